@@ -1,0 +1,19 @@
+"""QoS profiles of the topic contract (DESIGN.md §2), defined once for every node."""
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
+                       qos_profile_sensor_data)
+
+# Best effort subscribers match both reliable and best-effort sensor publishers.
+SENSOR = qos_profile_sensor_data
+# Sources we own publish sensors reliably: best-effort drops large messages (camera images)
+# under load, which a recorder then misses; reliable publishers still match best-effort
+# subscribers.
+SENSOR_SOURCE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                           durability=DurabilityPolicy.VOLATILE,
+                           history=HistoryPolicy.KEEP_LAST)
+# Commands (thrust, goals) are reliable and volatile: a late joiner must not act on old ones.
+COMMAND = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+# Maps, plans and the e-stop are latched: a late joiner gets the last one.
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL,
+                     history=HistoryPolicy.KEEP_LAST)

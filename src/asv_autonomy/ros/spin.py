@@ -1,0 +1,63 @@
+"""The one `main` of every node: init, build, spin, clean exit.
+
+A node module ends with::
+
+    def main(args=None):
+        return run_node(MyNode, args)
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
+from rclpy.node import Node
+
+from asv_autonomy.ros.params import ConfigError, unused_overrides
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+
+def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
+    """Run one node until Ctrl-C, SIGTERM or shutdown.
+
+    Args:
+        node_factory: builds the node (usually the Node subclass itself) on the default
+            context; it reads its parameters with `declare_config`. A node with an
+            ``rclpy.task.Future`` attribute ``done`` is spun until that future completes.
+        args: command line (``--ros-args ...``), ``None`` for ``sys.argv``.
+
+    Returns:
+        Exit code: 0 after a clean shutdown, 2 when a parameter (or the params file) is bad;
+        that error is logged as one line, without a traceback.
+    """
+    logger = rclpy.logging.get_logger(getattr(node_factory, '__name__', 'node'))
+    try:
+        rclpy.init(args=None if args is None else list(args))
+    except _rclpy.RCLError as err:  # e.g. unreadable --params-file
+        logger.error(f'cannot start: {err}')
+        return EXIT_CONFIG
+    node = None
+    try:
+        node = node_factory()
+        for name in unused_overrides(node):
+            node.get_logger().warning(
+                f'parameter {name!r} was given but this node has no such parameter (typo?)')
+        # A node that ends by itself (the simulator at its duration) exposes a Future `done`.
+        done = getattr(node, 'done', None)
+        if done is None:
+            rclpy.spin(node)
+        else:
+            rclpy.spin_until_future_complete(node, done)
+    except ConfigError as err:
+        logger.error(str(err))
+        return EXIT_CONFIG
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return EXIT_OK
