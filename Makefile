@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Simulated seconds and real-time factor of `make sim`.
-DURATION ?= 900
-RTF ?= 10
+# `make sim DURATION=<simulated s> RTF=<real-time factor>`; unset: sim.launch.xml's defaults.
+DURATION ?=
+RTF ?=
 PYTEST_ARGS ?=
 
 .PHONY: venv sim test clean
@@ -18,8 +18,10 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $(STAMP)
 
+# Headless, in a private network namespace like the tests; to watch it live in RViz or
+# Foxglove on this machine run `.venv/bin/asv sim run` directly (discovery stays on localhost).
 sim: $(STAMP)
-	$(BIN)/asv sim run --duration $(DURATION) --rtf $(RTF)
+	tools/isolated $(BIN)/asv sim run $(if $(DURATION),--duration $(DURATION)) $(if $(RTF),--rtf $(RTF))
 
 # ROS tests run in a private network namespace so that DDS discovery cannot leave the
 # machine (tools/isolated falls back to loopback-only discovery, with a warning, where

@@ -21,8 +21,9 @@ class Datum:
         altitude: [m] ellipsoidal height of the origin.
     """
 
-    latitude: float = 47.6062
-    longitude: float = -122.3321
+    # Lake Washington (Seattle): a plausible freshwater survey site for the default sim world.
+    latitude: float = 47.6205
+    longitude: float = -122.2597
     altitude: float = 0.0
 
     def __post_init__(self):

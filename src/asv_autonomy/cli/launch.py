@@ -240,7 +240,7 @@ class LaunchSupervisor:
         try:
             process = subprocess.Popen(
                 slot.command, env=slot.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, start_new_session=True)
+                stderr=subprocess.PIPE, start_new_session=True, preexec_fn=_die_with_parent)
         except OSError as error:
             slot.exit_code = self._failures[slot.label] = START_FAILED
             self._say(f'{slot.label} could not be started: {error}')
@@ -387,6 +387,14 @@ class LaunchSupervisor:
                 os.killpg(pgid, signum)
             except ProcessLookupError:
                 pass
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the supervisor dies (even by SIGKILL), so
+    nodes in their own sessions are never orphaned. Linux only; elsewhere a no-op."""
+    if sys.platform.startswith('linux'):
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def _running_process_groups() -> set[int] | None:

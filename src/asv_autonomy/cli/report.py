@@ -1,0 +1,230 @@
+"""`asv report RUN_DIR`: summary.json and report.png of a recorded mission.
+
+Everything is computed from the run's bag (so a report can be regenerated, or made for a
+bag recorded elsewhere); what the bag cannot know (node exit codes, the wall time of the
+whole command) comes from the mission runner and is kept when a report is regenerated.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asv_autonomy import bagio
+from asv_autonomy.cli.common import CliError
+
+GROUND_TRUTH_ODOMETRY = 'sim/ground_truth/odometry'
+FILTERED_ODOMETRY = 'odometry/filtered'
+PLAN_PATH = 'plan/path'
+DIAGNOSTICS = 'diagnostics'
+CLOCK = 'clock'
+# A survey waypoint counts as visited when the true track passed this close [m].
+VISIT_RADIUS_M = 5.0
+
+
+@dataclass
+class RunData:
+    """Arrays extracted from one mission bag (topic names without namespace prefix)."""
+
+    messages: dict = field(default_factory=dict)          # topic -> count
+    clock: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (N, 2) wall [s], sim [s]
+    truth: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (N, 3) t, x, y
+    estimate: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (N, 3) t, x, y
+    plan: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # (N, 2) x, y
+    dropped: dict = field(default_factory=dict)            # node -> dropped_total
+    fields: dict = field(default_factory=dict)             # name -> (x, y, value) arrays
+
+
+def _relative(topic: str, namespace: str) -> str:
+    prefix = namespace.rstrip('/') + '/'
+    return topic[len(prefix):] if topic.startswith(prefix) else topic.lstrip('/')
+
+
+def _stamp(header) -> float:
+    return header.stamp.sec + 1e-9 * header.stamp.nanosec
+
+
+def _pointcloud_columns(msg) -> dict:
+    """Float32 columns of a PointCloud2 (as deserialized by rosbags) by field name."""
+    dtype = np.dtype({'names': [f.name for f in msg.fields],
+                      'formats': ['<f4'] * len(msg.fields),
+                      'offsets': [f.offset for f in msg.fields],
+                      'itemsize': msg.point_step})
+    points = np.frombuffer(np.asarray(msg.data, np.uint8).tobytes(), dtype=dtype)
+    return {name: points[name].astype(float) for name in dtype.names}
+
+
+def load_run(bag_path: Path, namespace: str = '/') -> RunData:
+    """Read what the report needs from a mission bag."""
+    run = RunData()
+    clock, truth, estimate = [], [], []
+    for topic, msgtype, log_time_ns, raw in bagio.read_messages(bag_path):
+        name = _relative(topic, namespace)
+        run.messages[name] = run.messages.get(name, 0) + 1
+        if name == CLOCK:
+            msg = bagio.deserialize(msgtype, raw)
+            clock.append((log_time_ns * 1e-9, msg.clock.sec + 1e-9 * msg.clock.nanosec))
+        elif name in (GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY):
+            msg = bagio.deserialize(msgtype, raw)
+            p = msg.pose.pose.position
+            (truth if name == GROUND_TRUTH_ODOMETRY else estimate).append(
+                (_stamp(msg.header), p.x, p.y))
+        elif name == PLAN_PATH:
+            msg = bagio.deserialize(msgtype, raw)
+            if msg.poses:
+                run.plan = np.array([(p.pose.position.x, p.pose.position.y) for p in msg.poses])
+        elif name == DIAGNOSTICS:
+            for status in bagio.deserialize(msgtype, raw).status:
+                values = {kv.key: kv.value for kv in status.values}
+                if 'dropped_total' in values:
+                    run.dropped[status.name.lstrip('/')] = int(values['dropped_total'])
+        elif name.startswith('sim/ground_truth/') and msgtype == 'sensor_msgs/msg/PointCloud2':
+            columns = _pointcloud_columns(bagio.deserialize(msgtype, raw))
+            run.fields[name.rsplit('/', 1)[1]] = (columns['x'], columns['y'], columns['value'])
+    run.clock = np.array(clock).reshape(-1, 2)
+    run.truth = np.array(truth).reshape(-1, 3)
+    run.estimate = np.array(estimate).reshape(-1, 3)
+    return run
+
+
+def _track_length(track: np.ndarray) -> float:
+    return float(np.linalg.norm(np.diff(track[:, 1:3], axis=0), axis=1).sum()) if len(track) > 1 else 0.0
+
+
+def _localization_rmse(run: RunData) -> float | None:
+    if len(run.truth) < 2 or len(run.estimate) < 1:
+        return None
+    order = np.argsort(run.truth[:, 0])
+    t, x, y = run.truth[order].T
+    inside = (run.estimate[:, 0] >= t[0]) & (run.estimate[:, 0] <= t[-1])
+    if not inside.any():
+        return None
+    est = run.estimate[inside]
+    err = np.hypot(est[:, 1] - np.interp(est[:, 0], t, x), est[:, 2] - np.interp(est[:, 0], t, y))
+    return float(np.sqrt(np.mean(err ** 2)))
+
+
+def _survey_visited_fraction(run: RunData) -> float | None:
+    """Fraction of the planned path (resampled every metre) the true track came near."""
+    if len(run.plan) < 2 or len(run.truth) == 0:
+        return None
+    points = []
+    for a, b in zip(run.plan[:-1], run.plan[1:]):
+        n = max(int(np.ceil(np.linalg.norm(b - a))), 1)
+        points.append(a + np.linspace(0.0, 1.0, n, endpoint=False)[:, None] * (b - a))
+    points = np.vstack(points + [run.plan[-1:]])
+    track = run.truth[:, 1:3]
+    visited = np.zeros(len(points), bool)
+    for chunk in range(0, len(track), 2000):  # bounded memory for long missions
+        d = np.linalg.norm(points[:, None, :] - track[None, chunk:chunk + 2000, :], axis=2)
+        visited |= d.min(axis=1) <= VISIT_RADIUS_M
+    return float(visited.mean())
+
+
+def summarize(run: RunData, nodes: dict | None = None,
+              wall_duration_s: float | None = None) -> dict:
+    """summary.json content (see the README for each key)."""
+    sim_span = float(run.clock[-1, 1] - run.clock[0, 1]) if len(run.clock) > 1 else 0.0
+    wall_span = float(run.clock[-1, 0] - run.clock[0, 0]) if len(run.clock) > 1 else 0.0
+    rmse = _localization_rmse(run)
+    visited = _survey_visited_fraction(run)
+    return {
+        'sim_duration_s': round(sim_span, 3),
+        'wall_duration_s': round(wall_duration_s if wall_duration_s is not None else wall_span, 3),
+        # Simulated seconds per wall second while the simulator ran (startup excluded).
+        'real_time_factor': round(sim_span / wall_span, 3) if wall_span > 0 else None,
+        'distance_m': round(_track_length(run.truth), 2),
+        'nodes': dict(nodes or {}),
+        'messages': dict(sorted(run.messages.items())),
+        'dropped_inputs': dict(sorted(run.dropped.items())),
+        'localization_rmse_m': None if rmse is None else round(rmse, 3),
+        'survey_visited_fraction': None if visited is None else round(visited, 4),
+    }
+
+
+def _to_grid(x: np.ndarray, y: np.ndarray, value: np.ndarray):
+    """Scattered points of a regular grid -> (xs (nx,), ys (ny,), values (ny, nx), NaN gaps)."""
+    xs, ys = np.unique(x), np.unique(y)
+    grid = np.full((len(ys), len(xs)), np.nan)
+    grid[np.searchsorted(ys, y), np.searchsorted(xs, x)] = value
+    return xs, ys, grid
+
+
+def plot(run: RunData, summary: dict, path: Path) -> None:
+    """Trajectory over the true bathymetry and land, with the plan and the estimate."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
+    if 'bathymetry' in run.fields:
+        xs, ys, depth = _to_grid(*run.fields['bathymetry'])
+        cmap = matplotlib.colormaps['Blues'].copy()
+        cmap.set_bad('#b5a27a')   # NaN depth: land
+        art = ax.pcolormesh(xs, ys, np.ma.masked_invalid(depth), cmap=cmap, shading='nearest')
+        fig.colorbar(art, ax=ax, shrink=0.7, label='true depth [m] (brown: land)')
+    if 'temperature' in run.fields:
+        xs, ys, temperature = _to_grid(*run.fields['temperature'])
+        lines = ax.contour(xs, ys, temperature, levels=8, cmap='autumn', linewidths=0.8)
+        ax.clabel(lines, fontsize=6, fmt='%.1f°C')
+    if len(run.plan):
+        ax.plot(run.plan[:, 0], run.plan[:, 1], '--', c='0.3', lw=0.8, label='survey plan')
+    if len(run.truth):
+        ax.plot(run.truth[:, 1], run.truth[:, 2], c='crimson', lw=1.4, label='true track')
+        ax.plot(*run.truth[0, 1:3], 'o', c='crimson', label='start')
+    if len(run.estimate):
+        ax.plot(run.estimate[:, 1], run.estimate[:, 2], c='gold', lw=0.7,
+                label='odometry/filtered')
+    if len(run.truth):
+        pad = 150.0
+        ax.set_xlim(run.truth[:, 1].min() - pad, run.truth[:, 1].max() + pad)
+        ax.set_ylim(run.truth[:, 2].min() - pad, run.truth[:, 2].max() + pad)
+    ax.set_aspect('equal')
+    ax.set_xlabel('east [m]')
+    ax.set_ylabel('north [m]')
+    rmse = summary.get('localization_rmse_m')
+    ax.set_title(f"{summary['sim_duration_s']:.0f} s simulated at {summary['real_time_factor']}x, "
+                 f"{summary['distance_m']:.0f} m travelled"
+                 + (f', localization RMSE {rmse:.2f} m' if rmse is not None else ''), fontsize=9)
+    ax.legend(loc='upper right', fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(run_dir: Path, nodes: dict | None = None,
+                 wall_duration_s: float | None = None, namespace: str = '/') -> dict:
+    """Write RUN_DIR/summary.json and RUN_DIR/report.png from RUN_DIR/bag."""
+    bag = run_dir / 'bag'
+    previous = run_dir / 'summary.json'
+    if nodes is None and previous.is_file():
+        old = json.loads(previous.read_text())
+        nodes, wall_duration_s = old.get('nodes'), old.get('wall_duration_s')
+    try:
+        run = load_run(bag, namespace)
+    except bagio.BagError as error:
+        raise CliError(str(error)) from error
+    summary = summarize(run, nodes, wall_duration_s)
+    tmp = run_dir / 'summary.json.tmp'
+    tmp.write_text(json.dumps(summary, indent=2) + '\n')
+    tmp.replace(previous)
+    plot(run, summary, run_dir / 'report.png')
+    return summary
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('report', help='summary.json and report.png of a mission run')
+    parser.add_argument('run_dir', type=Path, help='a runs/<timestamp> folder (with bag/)')
+    parser.add_argument('--namespace', default='/', help='namespace the boat ran in')
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    if not (args.run_dir / 'bag').exists():
+        raise CliError(f'{args.run_dir} has no bag/ folder: not a mission run')
+    summary = write_report(args.run_dir, namespace=args.namespace)
+    print(json.dumps(summary, indent=2))
+    print(f'wrote {args.run_dir / "summary.json"} and {args.run_dir / "report.png"}')
+    return 0

@@ -1,0 +1,138 @@
+"""`asv sim run`: the simulated mission end to end (what `make sim` runs).
+
+Records every topic of ``sim.launch.xml`` into ``runs/<UTC timestamp>/bag`` while the
+simulator, localization and controller run as separate ROS 2 processes, then writes
+``summary.json`` and ``report.png`` there and points ``runs/latest`` at it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from asv_autonomy.cli.common import CliError
+from asv_autonomy.cli.launch import LaunchSupervisor
+from asv_autonomy.cli.launch_xml import load_launch, parse_cli_arguments, resolve_launch_file
+from asv_autonomy.cli.report import write_report
+from asv_autonomy.sim.faults import FaultSchedule
+
+# [s] for the recorder to discover the topics before the simulator starts publishing.
+RECORDER_WARMUP_S = 2.0
+RECORDER_STOP_TIMEOUT_S = 20.0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('sim', help='built-in simulator missions')
+    commands = parser.add_subparsers(dest='sim_command', required=True, metavar='COMMAND')
+    run_parser = commands.add_parser(
+        'run', help='run the simulated mission headless, record it, report it',
+        description=__doc__.splitlines()[0])
+    run_parser.add_argument('--duration', type=float, default=None,
+                            help="simulated seconds (default: sim.launch.xml's)")
+    run_parser.add_argument('--rtf', type=float, default=None,
+                            help="real-time factor (default: sim.launch.xml's)")
+    run_parser.add_argument('--seed', type=int, default=0, help='world and sensor seed')
+    run_parser.add_argument('--faults', type=Path, default=None,
+                            help='fault schedule YAML (see config/faults_example.yaml)')
+    run_parser.add_argument('--out', type=Path, default=Path('runs'),
+                            help='folder of the runs (default: %(default)s)')
+    run_parser.add_argument('launch_args', nargs='*', metavar='NAME:=VALUE',
+                            help='more arguments of sim.launch.xml (e.g. namespace:=asv1)')
+    run_parser.set_defaults(func=run)
+
+
+def _check(args) -> dict:
+    """Validate everything before anything is written; return the launch arguments."""
+    if args.duration is not None and not args.duration > 0.0:
+        raise CliError(f'--duration must be > 0 simulated seconds, got {args.duration}')
+    if args.rtf is not None and not args.rtf > 0.0:
+        raise CliError(f'--rtf must be > 0, got {args.rtf}')
+    launch_args = parse_cli_arguments(args.launch_args)
+    for name in ('duration', 'rtf', 'seed', 'fault_schedule'):
+        if name in launch_args:
+            raise CliError(f'set {name} with its option (--{name.split("_")[0]}), '
+                           f'not as {name}:=')
+    launch_args['seed'] = str(args.seed)
+    for name in ('duration', 'rtf'):
+        if getattr(args, name) is not None:
+            launch_args[name] = str(getattr(args, name))
+    if args.faults is not None:
+        try:
+            FaultSchedule.from_yaml(args.faults)
+        except (OSError, ValueError) as error:
+            raise CliError(f'fault schedule {args.faults}: {error}') from error
+        launch_args['fault_schedule'] = str(args.faults.resolve())
+    return launch_args
+
+
+def _new_run_dir(out: Path) -> Path:
+    stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    run_dir = out / stamp
+    suffix = 1
+    while run_dir.exists():
+        run_dir = out / f'{stamp}-{suffix}'
+        suffix += 1
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _start_recorder(bag_dir: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    return subprocess.Popen(
+        [sys.executable, '-m', 'asv_autonomy.cli.main', 'bag', 'record', '-a', '-o',
+         str(bag_dir)], env=env, start_new_session=True)
+
+
+def _stop_recorder(recorder: subprocess.Popen) -> int:
+    if recorder.poll() is None:
+        recorder.send_signal(signal.SIGINT)
+        try:
+            recorder.wait(RECORDER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(recorder.pid, signal.SIGKILL)
+            recorder.wait()
+    return recorder.returncode
+
+
+def _point_latest(out: Path, run_dir: Path) -> None:
+    latest = out / 'latest'
+    tmp = out / '.latest.tmp'
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    tmp.replace(latest)
+
+
+def run(args) -> int:
+    launch_args = _check(args)
+    plan = load_launch(resolve_launch_file('sim'), launch_args)
+    supervisor = LaunchSupervisor(plan.nodes)   # resolves executables before any output
+    run_dir = _new_run_dir(args.out)
+    print(f'[asv sim] run folder: {run_dir}', flush=True)
+    recorder = _start_recorder(run_dir / 'bag')
+    try:
+        time.sleep(RECORDER_WARMUP_S)
+        if recorder.poll() is not None:
+            raise CliError(f'the bag recorder exited with code {recorder.returncode}')
+        start = time.monotonic()
+        nodes = supervisor.run()
+        wall = time.monotonic() - start
+    finally:
+        recorder_code = _stop_recorder(recorder)
+    nodes['bag_recorder'] = recorder_code
+    summary = write_report(run_dir, nodes=nodes, wall_duration_s=wall,
+                           namespace=plan.arguments.get('namespace') or '/')
+    _point_latest(args.out, run_dir)
+    print(json.dumps({key: summary[key] for key in (
+        'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
+        'localization_rmse_m', 'survey_visited_fraction', 'nodes', 'dropped_inputs')},
+        indent=2))
+    print(f'[asv sim] results: {run_dir}/summary.json, {run_dir}/report.png, {run_dir}/bag '
+          f'(also {args.out / "latest"})', flush=True)
+    return 0 if all(code == 0 for code in nodes.values()) else 1

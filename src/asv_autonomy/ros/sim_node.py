@@ -1,0 +1,255 @@
+"""Simulator node: the built-in simulator on the contract topics, with ``/clock``.
+
+It is the time source (``use_sim_time`` is false here): a wall-clock timer advances the
+simulation so that simulated time runs ``real_time_factor`` times faster than wall time,
+publishes ``/clock`` every physics step, the sensors when they fall due, and the ground
+truth on ``sim/*`` for evaluation only. It consumes ``thrusters/*/thrust`` and
+``safety/estop``; the thrust watchdog and the e-stop live in the simulator core.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import Odometry
+from rclpy.clock import Clock as RosClock, ClockType
+from rclpy.node import Node
+from rclpy.task import Future
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import (CameraInfo, Image, Imu, NavSatFix, PointCloud2, Range,
+                             Temperature)
+from std_msgs.msg import Bool, Float64
+
+from asv_autonomy.ros import conversions as cv
+from asv_autonomy.ros import qos
+from asv_autonomy.ros.health import HealthReporter, InputHealth
+from asv_autonomy.ros.params import ConfigError, declare_config
+from asv_autonomy.ros.spin import run_node
+from asv_autonomy.sim.faults import FaultSchedule
+from asv_autonomy.sim.simulator import SimConfig, Simulator
+
+THRUSTERS = ('left', 'right')
+
+
+@dataclass(frozen=True)
+class SimNodeConfig:
+    """Args:
+        duration: [s] simulated time after which the node exits (0: run until stopped).
+        start_delay: [s] wall time the clock holds at the start, so that nodes and
+            recorders started with the simulator discover its topics before the first
+            readings.
+        real_time_factor: simulated seconds per wall second.
+        tick_rate: [Hz] wall-clock rate of the stepping timer (several steps per tick at
+            high real-time factors).
+        max_lag: [s] simulated time the simulation may fall behind its schedule before it
+            gives up catching up (the achieved factor is then lower, and reported).
+        ground_truth_rate: [Hz] of ``sim/ground_truth/odometry``.
+        temperature_truth_period: [s] between publications of the true temperature field.
+        fault_period: [s] between ``sim/faults`` publications while a fault is active.
+        map_frame, base_frame, gps_frame, imu_frame, sonar_frame, camera_frame: frame ids.
+    """
+
+    duration: float = 0.0
+    start_delay: float = 2.0
+    real_time_factor: float = 1.0
+    tick_rate: float = 100.0
+    max_lag: float = 1.0
+    ground_truth_rate: float = 10.0
+    temperature_truth_period: float = 10.0
+    fault_period: float = 1.0
+    map_frame: str = 'map'
+    base_frame: str = 'base_link'
+    gps_frame: str = 'gps_link'
+    imu_frame: str = 'imu_link'
+    sonar_frame: str = 'sonar_link'
+    camera_frame: str = 'camera_link'
+
+    def __post_init__(self):
+        for name in ('duration', 'start_delay'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'{name} must be >= 0 s, got {value}')
+        for name in ('real_time_factor', 'tick_rate', 'max_lag', 'ground_truth_rate',
+                     'temperature_truth_period', 'fault_period'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'{name} must be > 0, got {value}')
+
+
+class SimNode(Node):
+    def __init__(self):
+        super().__init__('sim')
+        self.config = declare_config(self, SimNodeConfig)
+        sim_config = declare_config(self, SimConfig, 'sim')
+        try:
+            faults = (FaultSchedule.from_yaml(sim_config.fault_schedule)
+                      if sim_config.fault_schedule else None)
+            self.sim = Simulator(sim_config, faults)
+        except (OSError, ValueError) as error:
+            raise ConfigError('sim.fault_schedule' if sim_config.fault_schedule else 'sim', str(error)) from error
+        self.done = Future()
+        self.health = InputHealth(self)
+        self.thrust = {side: 0.0 for side in THRUSTERS}
+        self._create_publishers()
+        for side in THRUSTERS:
+            topic = f'thrusters/{side}/thrust'
+            self.create_subscription(Float64, topic, self.health.guard(
+                topic, cv.from_float64, lambda value, side=side: self.on_thrust(side, value)),
+                qos.COMMAND)
+        self.create_subscription(Bool, 'safety/estop', self.health.guard(
+            'safety/estop', lambda m: bool(m.data), self.sim.set_estop), qos.LATCHED)
+        self.last = None          # latest SimStep
+        self._next_truth = self._next_temperature = self._next_faults = self.sim.time
+        self._faults_were_active = False
+        self._publish_static_truth()
+        self._wall_start = time.monotonic() + self.config.start_delay
+        self._elapsed_at_start = self.sim.elapsed
+        self._achieved = (time.monotonic(), self.sim.elapsed)
+        self.achieved_rtf = 0.0
+        # The simulator is the time source: its timer runs on the wall (steady) clock.
+        self.create_timer(1.0 / self.config.tick_rate, self.tick,
+                          clock=RosClock(clock_type=ClockType.STEADY_TIME))
+        HealthReporter(self, self.health, extra=self.status_values, condition=self.condition)
+        self.get_logger().info(
+            f'simulating at {self.config.real_time_factor}x real time'
+            + (f' for {self.config.duration} s' if self.config.duration else ''))
+
+    def _create_publishers(self):
+        self.clock_pub = self.create_publisher(Clock, '/clock', 10)
+        self.gps_pub = self.create_publisher(NavSatFix, 'sensors/gps/fix', qos.SENSOR_SOURCE)
+        self.imu_pub = self.create_publisher(Imu, 'sensors/imu/data', qos.SENSOR_SOURCE)
+        self.depth_pub = self.create_publisher(Range, 'sensors/sonar/depth', qos.SENSOR_SOURCE)
+        self.temperature_pub = self.create_publisher(Temperature, 'sensors/water/temperature',
+                                                     qos.SENSOR_SOURCE)
+        self.image_pub = self.create_publisher(Image, 'sensors/camera/image_raw', qos.SENSOR_SOURCE)
+        self.info_pub = self.create_publisher(CameraInfo, 'sensors/camera/camera_info',
+                                              qos.SENSOR_SOURCE)
+        self.truth_pub = self.create_publisher(Odometry, 'sim/ground_truth/odometry', 10)
+        self.mask_pub = self.create_publisher(Image, 'sim/ground_truth/navigable_mask', 10)
+        self.field_pubs = {name: self.create_publisher(
+            PointCloud2, f'sim/ground_truth/{name}', qos.LATCHED)
+            for name in ('bathymetry', 'temperature')}
+        self.faults_pub = self.create_publisher(DiagnosticArray, 'sim/faults', qos.LATCHED)
+
+    # ------------------------------------------------------------------ inputs
+    def on_thrust(self, side: str, value: float) -> None:
+        self.thrust[side] = value
+        self.sim.command_thrust(self.thrust['left'], self.thrust['right'])
+
+    # ------------------------------------------------------------------ stepping
+    def tick(self) -> None:
+        if self.done.done():
+            return
+        cfg = self.config
+        now = time.monotonic()
+        if now < self._wall_start:
+            return
+        target = self._elapsed_at_start + (now - self._wall_start) * cfg.real_time_factor
+        if target - self.sim.elapsed > cfg.max_lag:
+            # Too slow for the requested factor: re-anchor instead of bursting to catch up.
+            self._wall_start = now - (self.sim.elapsed - self._elapsed_at_start) / \
+                cfg.real_time_factor
+            target = self.sim.elapsed + self.sim.config.dt
+        while self.sim.elapsed + 0.5 * self.sim.config.dt <= target:
+            self.publish_step(self.sim.step())
+            if cfg.duration and self.sim.elapsed >= cfg.duration - 1e-9:
+                self.get_logger().info(f'reached duration {cfg.duration} s: stopping')
+                self.done.set_result(True)
+                return
+        wall0, sim0 = self._achieved
+        if now - wall0 >= 2.0:
+            self.achieved_rtf = (self.sim.elapsed - sim0) / (now - wall0)
+            self._achieved = (now, self.sim.elapsed)
+
+    def publish_step(self, step) -> None:
+        cfg = self.config
+        t = step.time
+        self.last = step
+        self.clock_pub.publish(cv.to_clock(t))
+        if step.imu is not None:
+            self.imu_pub.publish(cv.to_imu(step.imu, cfg.imu_frame))
+        if step.gnss is not None:
+            self.gps_pub.publish(cv.to_navsatfix(step.gnss, cfg.gps_frame))
+        if step.depth is not None:
+            sonar = self.sim.config.sonar
+            self.depth_pub.publish(cv.to_range(step.depth, cfg.sonar_frame, sonar.min_range,
+                                               sonar.max_range))
+        if step.temperature is not None:
+            self.temperature_pub.publish(cv.to_temperature(step.temperature, cfg.base_frame))
+        if step.camera_due:
+            self.publish_camera(t)
+        if t >= self._next_truth:
+            self._next_truth = t + 1.0 / cfg.ground_truth_rate
+            self.truth_pub.publish(cv.to_odometry(step.odometry, cfg.map_frame,
+                                                  cfg.base_frame))
+        if t >= self._next_temperature:
+            self._next_temperature = t + cfg.temperature_truth_period
+            self.publish_field('temperature', t)
+        if (step.active_faults or self._faults_were_active) and t >= self._next_faults:
+            self._next_faults = t + cfg.fault_period
+            self.publish_faults(step.active_faults, t)
+
+    def publish_camera(self, t: float) -> None:
+        cfg = self.config
+        rgb, navigable = self.sim.render_camera()
+        self.image_pub.publish(cv.to_image(rgb, t, cfg.camera_frame, 'rgb8'))
+        fx, fy, cx, cy = self.sim.camera_intrinsics()
+        height, width = navigable.shape
+        self.info_pub.publish(cv.to_camera_info(width, height, fx, fy, cx, cy, t,
+                                                cfg.camera_frame))
+        self.mask_pub.publish(cv.to_image(navigable.astype('uint8') * 255, t,
+                                          cfg.camera_frame, 'mono8'))
+
+    def publish_field(self, name: str, t: float) -> None:
+        x, y, value = self.sim.ground_truth_field(name)
+        self.field_pubs[name].publish(cv.to_pointcloud2(
+            {'x': x.ravel(), 'y': y.ravel(), 'value': value.ravel()}, t,
+            self.config.map_frame))
+
+    def publish_faults(self, faults, t: float) -> None:
+        statuses = [cv.diagnostic_status(
+            f'sim/faults/{fault.channel}', cv.ERROR if 'failure' in fault.kind else cv.WARN,
+            f'{fault.kind} active since {fault.onset:.1f} s',
+            hardware_id=fault.channel,
+            values={'fault': fault.kind, 'onset': fault.onset,
+                    'duration': -1.0 if fault.duration is None else fault.duration,
+                    **{key: value if isinstance(value, (bool, int, float, str)) else str(value)
+                       for key, value in fault.params.items()}})
+            for fault in faults]
+        self.faults_pub.publish(cv.diagnostic_array(statuses, t))
+        self._faults_were_active = bool(faults)
+
+    def _publish_static_truth(self) -> None:
+        self.publish_field('bathymetry', self.sim.time)
+
+    # ------------------------------------------------------------------ health
+    def status_values(self) -> dict:
+        values = {'elapsed_s': round(self.sim.elapsed, 3),
+                  'real_time_factor': round(self.achieved_rtf, 3)}
+        if self.last is not None:
+            values.update(watchdog=self.last.watchdog, estop=self.last.estop,
+                          grounded=self.last.grounded, collision=self.last.collision,
+                          active_faults=len(self.last.active_faults))
+        return values
+
+    def condition(self) -> tuple[int, str]:
+        step = self.last
+        if step is None:
+            return cv.OK, ''
+        if step.grounded or step.collision:
+            return cv.WARN, 'boat aground' if step.grounded else 'boat against an obstacle'
+        if step.estop:
+            return cv.WARN, 'e-stop engaged: thrust zero'
+        if step.watchdog:
+            return cv.WARN, 'no thrust command within the timeout: thrust zero'
+        return cv.OK, ''
+
+
+def main(args=None):
+    return run_node(SimNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
