@@ -29,6 +29,7 @@ setup(
         (os.path.join('share', PACKAGE), ['package.xml']),
         share('launch', '*.launch.xml'),
         share('config', '*.yaml'),
+        share('config', '*.xml'),
         share('urdf'),
         share('worlds'),
         share('models'),

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Mapping, Sequence
 
+from asv_autonomy.cli.common import with_fastdds_profile
 from asv_autonomy.cli.launch_xml import (
     NodeProcess, load_launch, parse_bool, parse_cli_arguments, resolve_launch_file)
 
@@ -112,7 +113,7 @@ class LaunchSupervisor:
                  sigint_timeout: float = SIGINT_TIMEOUT,
                  sigterm_timeout: float = SIGTERM_TIMEOUT):
         environ = dict(os.environ if environ is None else environ)
-        base_env = dict(environ, PYTHONUNBUFFERED='1')
+        base_env = with_fastdds_profile(dict(environ, PYTHONUNBUFFERED='1'))
         if not network:
             base_env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
         self._slots = [_Slot(label, node, node.command(), {**base_env, **dict(node.env)})
@@ -331,6 +332,15 @@ class LaunchSupervisor:
             elif elapsed >= give_up:
                 self._say(f'processes of {names} still present after SIGKILL')
                 break
+        # A node can exit between the last reap and the liveness check (it is then a
+        # zombie, which no longer counts as live): collect its exit code too.
+        for slot in self._slots:
+            if slot.process is not None:
+                try:
+                    slot.process.wait(timeout=_KILL_GRACE)
+                except subprocess.TimeoutExpired:
+                    pass
+        self._poll(stopping=True)
         self._flush_reports(float('inf'))
 
     def _reap(self, slot: _Slot, now: float, stopping: bool) -> None:
