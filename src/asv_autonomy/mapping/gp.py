@@ -1,0 +1,1000 @@
+"""Streaming sparse spatio-temporal Gaussian-process mapper (`GPMapper`).
+
+Model. The field (normalised: y = mu + scale * f) is f(x, t) ~ GP(0, k_s(x, x') k_t(t, t'))
+with a spatial kernel k_s from `kernels` (attentive by default) and the Ornstein-Uhlenbeck
+temporal factor k_t = exp(-|dt| / tau) (tau = 0: static). A sample is
+y_i = f(x_i, t_i) + eps_i. The sparse approximation is FITC over M inducing points Z:
+f(x, t) = a(x)^T u(t) + r(x, t) with a(x) = K_ZZ^-1 k_Z(x), u(t) = f(Z, t) and an
+independent residual of variance k(x, x) - q(x), q = k_xZ K_ZZ^-1 k_Zx. When Z contains
+every sample location the model is the exact GP (tested).
+
+State = the Gaussian belief N(m, P) over u(t_now), the fixed-size summary of all past data:
+* Samples taken at one time are one Kalman update of (m, P), observation rows a(x), noise
+  sigma^2 + k - q: O(M^2 B + B^3) for B samples, independent of how many came before. The
+  covariance downdate P -= H^T H, H = chol(S)^-1 A P, is symmetric PSD-preserving with
+  S >= sigma^2 I (noise floor) > 0; P stays PSD over 100k+ updates (tested).
+* Between samples the OU factor is propagated exactly in state-space form:
+  m <- phi m, P <- phi^2 P + (1 - phi^2) K_ZZ, phi = exp(-dt / tau), O(M^2): old evidence
+  fades towards the prior, so a drifting plume is tracked. A sample older than the belief
+  is fused through the reverse OU transition (extra noise (1 - phi^2) q; a filter).
+* Inducing points are samples. A sample farther than the spacing (initially
+  ``inducing_spacing``) from every inducing point becomes one; its value's belief is its
+  exact conditional prior given u, appended to (m, P) (exact: data see f only through u
+  and independent residuals). With the budget M full it replaces the point j of least
+  leave-one-out prior variance 1 / [K_ZZ^-1]_jj if that multiplies det K_ZZ by more
+  than 2 (j is marginalised out: row and column dropped), a greedy volume-maximising
+  exchange that spreads the set in the kernel's own metric (denser where the attentive
+  kernel selects short lengthscales). If it does not, the set is already spread and the
+  sample lies in an uncovered part of the survey: coverage wins, the spacing grows by
+  sqrt 2 and the most redundant points closer than that are marginalised out, so the
+  resolution coarsens evenly as the surveyed area outgrows the budget (the attentive
+  kernel's fixed lengthscale ladder is lifted to keep its shortest level >= half the
+  spacing: shorter lengthscales cannot be carried by the inducing points). K_ZZ^-1 is kept
+  explicitly (block / Schur updates, refreshed by a Cholesky every M changes): a
+  placement costs O(M^2), a coarsening O(M^3) (rare: each halves the density).
+* Hyperparameters (kernel, amplitude, noise) adapt online after ``adapt_warmup``,
+  2 ``adapt_warmup``, 4 ``adapt_warmup``, ... samples, then every ``adapt_every``: the output
+  normalisation (running mean / std) and the attentive kernel's input normalisation (the
+  area spanned by Z) are refreshed and ``adapt_steps`` Adam steps maximise the sparse
+  (Titsias collapsed variational) marginal-likelihood bound, with the current inducing
+  points, of a bounded sample set: the last ``adapt_window`` samples plus a uniform
+  reservoir of ``adapt_reservoir`` older ones. The bound scores the sparse model actually
+  used (an exact-GP likelihood would pick lengthscales the inducing points cannot carry).
+  The belief is then re-expressed under the new prior: rebuilt exactly from the stored
+  samples while they are all stored, otherwise by keeping the data's Gaussian "site"
+  (posterior / old prior) and multiplying it by the new prior (Bui et al. 2017, streaming
+  sparse GPs). This runs synchronously inside `update()` with a bounded cost; per-update
+  latency percentiles include it (rare, so it shows in the mean and the tail).
+* Prediction caches K_ZZ^-1 m and K_ZZ^-1 (K_ZZ - P) K_ZZ^-1 between updates; the latent
+  variance k - q + a^T P a is exact FITC; ``include_noise`` adds sigma^2 (the predictive of
+  an observation, for NLPD / coverage). Cost O(Q M^2) for Q cells.
+
+numpy float64 in and out; torch (float64, ``num_threads`` intra-op threads) inside.
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..measurements import InvalidInput
+from .kernels import KERNELS, AttentiveKernel, Kernel, make_kernel, ou_correlation
+
+SNAPSHOT_VERSION = 1
+_BLOCK = 128            # samples per Kalman block (S is at most _BLOCK x _BLOCK)
+_PREDICT_CHUNK = 1024   # query rows per kernel evaluation in predict() (cache-sized)
+_MAX_ADAPT_ROUNDS = 10  # a batch crossing many adaptation points runs at most this many rounds
+_NETWORK_LR_RATIO = 0.1  # attentive network learning rate / adapt_lr (it overfits early)
+_EXCHANGE_GAIN = 2.0     # a full inducing set swaps a point only if det K_ZZ grows this much
+_SYMMETRIZE_EVERY = 64   # Kalman updates between re-symmetrisations of P
+_COPY_JITTERS = 10.0     # a sample with less new prior variance (in jitters) is a copy
+_SPACING_GROWTH = 1.2  # coarsening step of the inducing spacing (halves density)
+
+
+@dataclass(frozen=True)
+class GPMapperConfig:
+    """Mapper tuning. Lengths in ``map`` metres, values in the field's unit.
+
+    Args:
+        kernel: spatial kernel, 'attentive' (non-stationary) | 'rbf' | 'matern32' |
+            'matern52'.
+        max_inducing: M, the inducing-point budget (state size M + M^2).
+        inducing_spacing: [m] initial spacing: a sample farther than this from every
+            inducing point becomes a new inducing point (with M placed, by exchange or
+            after coarsening, see the module docstring). The finest resolution of the
+            map: with survey tracks use about the expected lengthscale or less, not
+            area / sqrt(M) (a track fills the budget only at a fine spacing).
+        noise_std: [field unit] initial observation noise std (learned when adapting).
+        signal_std: [field unit] prior std of the field; 0 = estimated from the data
+            (running std, from the first adaptation on; 10 * noise_std before).
+        temporal_timescale: [s] OU time constant of the temporal factor; 0 = static field.
+        lengthscale: [m] initial lengthscale of the stationary kernels (learned); for the
+            attentive kernel the geometric centre of its fixed ladder (the network learns
+            which level applies where); 0 = 2 * ``inducing_spacing``.
+        num_lengthscales: attentive kernel: levels of the lengthscale ladder (ratio 2,
+            spanning a factor 2**(L-1)).
+        hidden_units: attentive kernel: width of the network's two hidden layers.
+        adapt_every: samples between hyperparameter adaptations (0 = never adapt).
+        adapt_warmup: first adaptation after this many samples, then at doubling counts
+            until ``adapt_every``.
+        adapt_steps: Adam steps per adaptation.
+        adapt_lr: Adam learning rate of the log-scale hyperparameters (amplitude, noise,
+            stationary lengthscale); the attentive network's weights use a tenth of it.
+        adapt_window: most recent samples in the adaptation set.
+        adapt_reservoir: uniformly sampled older samples in the adaptation set.
+        noise_floor: lower bound of the learned noise std relative to the output scale.
+        jitter: diagonal added to K_ZZ, relative to the signal variance.
+        seed: network initialisation and reservoir sampling.
+        num_threads: torch intra-op threads inside mapper calls (0 = leave torch's
+            setting). The mapper's matrices are small: on a busy 2-core computer one
+            thread is several times faster than two competing, spinning thread pools.
+    """
+
+    kernel: str = 'attentive'
+    max_inducing: int = 256
+    inducing_spacing: float = 50.0
+    noise_std: float = 0.1
+    signal_std: float = 0.0
+    temporal_timescale: float = 0.0
+    lengthscale: float = 0.0
+    num_lengthscales: int = 6
+    hidden_units: int = 16
+    adapt_every: int = 1024
+    adapt_warmup: int = 16
+    adapt_steps: int = 20
+    adapt_lr: float = 0.05
+    adapt_window: int = 128
+    adapt_reservoir: int = 128
+    noise_floor: float = 1e-3
+    jitter: float = 1e-6
+    seed: int = 0
+    num_threads: int = 1
+
+    def __post_init__(self):
+        if self.kernel not in KERNELS:
+            raise ValueError(f'kernel must be one of {KERNELS}, got {self.kernel!r}')
+        for name in ('max_inducing', 'num_lengthscales', 'hidden_units', 'adapt_warmup',
+                     'adapt_window'):
+            if not getattr(self, name) >= 1:
+                raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        for name in ('adapt_every', 'adapt_steps', 'adapt_reservoir', 'num_threads'):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
+        for name in ('inducing_spacing', 'noise_std', 'adapt_lr', 'noise_floor', 'jitter'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f'{name} must be a finite positive number, got {value}')
+        for name in ('signal_std', 'temporal_timescale', 'lengthscale'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f'{name} must be finite and >= 0, got {value}')
+        if self.jitter >= 0.1 or self.noise_floor >= 1.0:
+            raise ValueError('jitter must be < 0.1 and noise_floor < 1 (relative values)')
+
+
+class _SampleBuffer:
+    """The adaptation set: the last ``window`` samples plus a uniform reservoir of older ones.
+
+    Rows are (x [m], y [m], t [s], value). Reservoir sampling ("algorithm R") draws from a
+    counter-based hash, so the buffer needs no RNG state to be saved.
+    """
+
+    def __init__(self, window: int, reservoir: int, seed: int):
+        self.window = np.zeros((window, 4))
+        self.reservoir = np.zeros((reservoir, 4))
+        self.seed = seed
+        self.count = 0      # samples ever added
+        self.offered = 0    # samples that left the window
+
+    @property
+    def complete(self) -> bool:
+        """True while every sample ever added is still stored."""
+        return self.offered <= len(self.reservoir)
+
+    def add(self, rows: np.ndarray) -> None:
+        W = len(self.window)
+        for row in rows:
+            slot = self.count % W
+            if self.count >= W:
+                self._offer(self.window[slot])
+            self.window[slot] = row
+            self.count += 1
+
+    def _offer(self, row: np.ndarray) -> None:
+        R = len(self.reservoir)
+        self.offered += 1
+        if self.offered <= R:
+            self.reservoir[self.offered - 1] = row
+        elif R:
+            j = _splitmix64(self.seed * 0x9E3779B97F4A7C15 + self.offered) % self.offered
+            if j < R:
+                self.reservoir[j] = row
+
+    def data(self) -> np.ndarray:
+        """Stored rows, reservoir first, then the window oldest first. Shapes: -> (n, 4)"""
+        W = len(self.window)
+        n_win = min(self.count, W)
+        start = self.count % W if self.count >= W else 0
+        window = np.roll(self.window, -start, axis=0)[:n_win]
+        return np.concatenate([self.reservoir[:min(self.offered, len(self.reservoir))],
+                               window])
+
+    def state(self) -> dict:
+        return {'window': torch.from_numpy(self.window.copy()),
+                'reservoir': torch.from_numpy(self.reservoir.copy()),
+                'count': self.count, 'offered': self.offered}
+
+    def load(self, state: dict) -> None:
+        window, reservoir = state['window'].numpy(), state['reservoir'].numpy()
+        if window.shape != self.window.shape or reservoir.shape != self.reservoir.shape:
+            raise ValueError('sample buffer shape does not match adapt_window/adapt_reservoir')
+        self.window, self.reservoir = window.copy(), reservoir.copy()
+        self.count, self.offered = int(state['count']), int(state['offered'])
+
+
+def _splitmix64(x: int) -> int:
+    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return x ^ (x >> 31)
+
+
+def reprior(m: Tensor, P: Tensor, prior_mean: Tensor, K_old: Tensor,
+            K_new: Tensor) -> tuple[Tensor, Tensor]:
+    """Re-express a Gaussian belief under a new prior, keeping the data's evidence.
+
+    The evidence is the Gaussian site N(m, P) / N(prior_mean, K_old); the result is
+    N(0, K_new) times that site (Bui et al. 2017). Computed in whitened coordinates with
+    eigen-decompositions so the result is symmetric PSD by construction.
+
+    Shapes:
+        m: (M,), P: (M, M), prior_mean: (M,), K_old: (M, M), K_new: (M, M) -> (M,), (M, M)
+    """
+    L_old = torch.linalg.cholesky(K_old)
+    L_new = torch.linalg.cholesky(K_new)
+
+    def solve(B: Tensor) -> Tensor:  # L_old^-1 B
+        return torch.linalg.solve_triangular(L_old, B, upper=False)
+
+    Pw = solve(solve(P).T)                                # L^-1 P L^-T
+    p, U = torch.linalg.eigh(0.5 * (Pw + Pw.T))
+    p = p.clamp(1e-12, 1.0)
+    lam = 1.0 / p - 1.0                                   # whitened site precision
+    mw = solve((m - prior_mean)[:, None])[:, 0]
+    eta_w = U @ ((U.T @ mw) / p)                          # site natural mean (whitened)
+    shift = solve(prior_mean[:, None])[:, 0]              # old prior mean, whitened
+    # Site in the new whitened coordinates v = L_new^-1 u: precision T^T Lambda_w T.
+    T = solve(L_new)
+    F = T.T @ (U * lam.sqrt())
+    eta_v = T.T @ (eta_w + U @ (lam * (U.T @ shift)))
+    s, V = torch.linalg.eigh(F @ F.T)
+    Pv = (V / (1.0 + s.clamp_min(0.0))) @ V.T
+    P_new = L_new @ Pv @ L_new.T
+    return L_new @ (Pv @ eta_v), 0.5 * (P_new + P_new.T)
+
+
+@contextmanager
+def _torch_threads(n: int):
+    """Run with n torch intra-op threads (0: leave the setting alone)."""
+    previous = torch.get_num_threads()
+    if n == 0 or n == previous:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _InducingSet:
+    """Inducing points Z, their embeddings, K_ZZ (+ jitter), its inverse and the belief
+    N(m, P), stored in buffers of capacity M + 1 so that adding a point or removing one
+    (the last point takes its slot) moves O(M) data; the views below are the live state.
+    """
+
+    def __init__(self, capacity: int, embed_dim: int):
+        self.n = 0
+        self._Z = _zeros(capacity, 2)
+        self._E = _zeros(capacity, embed_dim)
+        self._K = _zeros(capacity, capacity)
+        self._Kinv = _zeros(capacity, capacity)
+        self._P = _zeros(capacity, capacity)
+        self._m = _zeros(capacity)
+
+    Z = property(lambda self: self._Z[:self.n], doc='[m] (n, 2)')
+    E = property(lambda self: self._E[:self.n], doc='kernel embeddings (n, e)')
+    K = property(lambda self: self._K[:self.n, :self.n], doc='K_ZZ + jitter (n, n)')
+    Kinv = property(lambda self: self._Kinv[:self.n, :self.n], doc='(K_ZZ + jitter)^-1')
+    P = property(lambda self: self._P[:self.n, :self.n], doc='belief covariance (n, n)')
+    m = property(lambda self: self._m[:self.n], doc='belief mean (n,)')
+
+    def assign(self, **values: Tensor) -> None:
+        """Overwrite some of Z, E, K, Kinv, P, m (all with the same n)."""
+        for name, value in values.items():
+            self.n = len(value)
+            buffer = getattr(self, '_' + name)
+            if name in ('Z', 'E', 'm'):
+                buffer[:self.n] = value
+            else:
+                buffer[:self.n, :self.n] = value
+
+    def append(self, z: Tensor, e: Tensor, k: Tensor, prior_var: float, a: Tensor,
+               c: float) -> None:
+        """Add point z with cross-covariances k, prior variance, a = K^-1 k and its
+        conditional variance c; its value's belief is the exact conditional prior.
+
+        Shapes: z: (2,), e: (e,), k: (n,), a: (n,)
+        """
+        n = self.n
+        Pa = self.P @ a
+        for M, column, corner in ((self._K, k, prior_var), (self._P, Pa, float(a @ Pa) + c)):
+            M[n, :n] = column
+            M[:n, n] = column
+            M[n, n] = corner
+        self.Kinv.addr_(a, a, alpha=1.0 / c)
+        self._Kinv[n, :n] = -a / c
+        self._Kinv[:n, n] = -a / c
+        self._Kinv[n, n] = 1.0 / c
+        self._m[n] = a @ self.m
+        self._Z[n], self._E[n] = z, e
+        self.n = n + 1
+
+    def remove(self, j: int) -> None:
+        """Marginalise point j out (drop its row and column)."""
+        Kinv = self.Kinv
+        column = Kinv[:, j].clone()
+        Kinv.addr_(column, column, alpha=-1.0 / float(column[j]))  # Schur complement
+        last = self.n - 1
+        if j != last:
+            for M in (self._K, self._Kinv, self._P):
+                M[j, :last + 1] = M[last, :last + 1]
+                M[:last + 1, j] = M[:last + 1, last]
+            for v in (self._m, self._Z, self._E):
+                v[j] = v[last]
+        self.n = last
+
+
+class GPMapper:
+    """Streaming sparse spatio-temporal GP map of one scalar field (see the module docstring).
+
+    Args:
+        config: `GPMapperConfig`.
+    """
+
+    def __init__(self, config: GPMapperConfig):
+        self.config = config
+        self._tau = config.temporal_timescale
+        self.kernel: Kernel = make_kernel(
+            config.kernel, config.lengthscale or 2.0 * config.inducing_spacing,
+            config.num_lengthscales, config.hidden_units, config.seed)
+        self._log_noise = torch.nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
+        scalars = [p for p in self.kernel.parameters() if p.dim() == 0]
+        network = [p for p in self.kernel.parameters() if p.dim() > 0]
+        groups = [{'params': [*scalars, self._log_noise]}]
+        if network:  # network weights take smaller steps than the log-scale hyperparameters
+            groups.append({'params': network, 'lr': config.adapt_lr * _NETWORK_LR_RATIO})
+        self._optimizer = torch.optim.Adam(groups, lr=config.adapt_lr)
+        self._buffer = _SampleBuffer(config.adapt_window, config.adapt_reservoir, config.seed)
+        self._num_samples = 0
+        self._stats = np.zeros(3)       # Welford count, mean, M2 of the raw values
+        self._mu = 0.0
+        self._scale = config.signal_std or 10.0 * config.noise_std
+        self._set_noise_std(config.noise_std / self._scale)
+        self._next_adapt = (min(config.adapt_warmup, config.adapt_every)
+                            if config.adapt_every else math.inf)
+        self._t: float | None = None
+        self._ind = _InducingSet(config.max_inducing + 1,
+                                 self._embed(_zeros(0, 2)).shape[1])
+        self._spacing = config.inducing_spacing
+        self._changes = 0
+        self._fused = 0
+        self._cache: tuple[Tensor, Tensor] | None = None
+
+    # Live views of the inducing state (see _InducingSet).
+    _Z = property(lambda self: self._ind.Z)
+    _EZ = property(lambda self: self._ind.E)
+    _K = property(lambda self: self._ind.K)
+    _Kinv = property(lambda self: self._ind.Kinv)
+    _m = property(lambda self: self._ind.m)
+    _P = property(lambda self: self._ind.P)
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def num_samples(self) -> int:
+        """Samples assimilated so far."""
+        return self._num_samples
+
+    @property
+    def inducing_points(self) -> np.ndarray:
+        """[m] current inducing points. Shapes: -> (M_used, 2)"""
+        return self._Z.numpy().copy()
+
+    @property
+    def spacing(self) -> float:
+        """[m] current inducing spacing (grows when the survey outgrows the budget)."""
+        return self._spacing
+
+    @property
+    def time(self) -> float | None:
+        """[s] time of the belief (latest sample time), None before the first sample."""
+        return self._t
+
+    @property
+    def noise_std(self) -> float:
+        """[field unit] current observation noise std."""
+        return self._scale * math.sqrt(self._noise_var())
+
+    @property
+    def output_mean(self) -> float:
+        """[field unit] prior mean of the field (output normalisation offset)."""
+        return self._mu
+
+    @property
+    def output_scale(self) -> float:
+        """[field unit] output normalisation scale: the kernel works in units of it."""
+        return self._scale
+
+    def update(self, xy, t, y) -> None:
+        """Assimilate samples (and adapt hyperparameters when due).
+
+        The batch is all-or-nothing: any non-finite value refuses the whole batch with
+        ``InvalidInput('nan')`` and leaves the map unchanged. Samples of one batch may have
+        different times; they are fused in time order.
+
+        Args:
+            xy: [m] sample positions in ``map``. t: [s] sample times (scalar or per sample).
+            y: field values [field unit] (scalar or per sample).
+
+        Shapes:
+            xy: (N, 2), t: (N,) or (), y: (N,) or () with N >= 1
+        """
+        xy = np.asarray(xy, dtype=np.float64)
+        if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) == 0:
+            raise ValueError(f'xy must have shape (N, 2) with N >= 1, got {xy.shape}')
+        n = len(xy)
+        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
+        y = np.broadcast_to(np.asarray(y, dtype=np.float64), (n,))
+        if not (np.isfinite(xy).all() and np.isfinite(t).all() and np.isfinite(y).all()):
+            raise InvalidInput('nan', 'non-finite position, time or value')
+        with _torch_threads(self.config.num_threads):
+            if self._num_samples == 0:
+                self._init_normalization(xy, y)
+            self._num_samples += n
+            self._welford(y)
+            self._buffer.add(np.column_stack([xy, t, y]))
+            self._assimilate(torch.from_numpy(np.ascontiguousarray(xy)), t.copy(),
+                             torch.from_numpy((y - self._mu) / self._scale), place=True)
+            rounds = 0
+            while self._num_samples >= self._next_adapt:
+                rounds += 1
+                self._next_adapt = self._following_adapt(self._next_adapt)
+            if rounds and self.config.adapt_steps:
+                self._adapt(min(rounds, _MAX_ADAPT_ROUNDS))
+
+    def predict(self, xy, t: float | None = None,
+                include_noise: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and std of the field.
+
+        Args:
+            xy: [m] query positions. t: [s] query time (default: the belief's time). A time
+                after the belief's is an exact OU forecast; an earlier one uses the same
+                decay (a filter, not a smoother). include_noise: std of an observation
+                (adds the noise variance) instead of the latent field.
+
+        Returns:
+            mean [field unit], std [field unit].
+
+        Shapes:
+            xy: (Q, 2) -> (Q,), (Q,)
+        """
+        xy = self._check_points(xy, 'xy')
+        phi = self._decay(t)
+        mean = _zeros(len(xy))
+        var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
+        with _torch_threads(self.config.num_threads), torch.no_grad():
+            if len(self._Z):
+                alpha, C = self._predictive()
+                for s in range(0, len(xy), _PREDICT_CHUNK):
+                    Kq = self._cross(xy[s:s + _PREDICT_CHUNK])
+                    mean[s:s + _PREDICT_CHUNK] = phi * (Kq @ alpha)
+                    var[s:s + _PREDICT_CHUNK] -= phi * phi * ((Kq @ C) * Kq).sum(1)
+        var = var.clamp_min(0.0)
+        if include_noise:
+            var += self._noise_var()
+        return (self._mu + self._scale * mean).numpy(), (self._scale * var.sqrt()).numpy()
+
+    def variance_reduction(self, candidates, targets=None) -> np.ndarray:
+        """Expected reduction of the field's mean latent variance over ``targets`` if a
+        measurement were taken at each candidate (or each candidate set, jointly), now.
+
+        Args:
+            candidates: [m] one point per candidate (C, 2), or a set of S points per
+                candidate (C, S, 2) (e.g. the samples along a candidate path).
+            targets: [m] where the variance counts (T, 2); default: the inducing points.
+
+        Returns:
+            [field unit^2] mean variance reduction over the targets, per candidate.
+
+        Shapes:
+            candidates: (C, 2) or (C, S, 2), targets: (T, 2) -> (C,)
+        """
+        cand = np.asarray(candidates, dtype=np.float64)
+        if cand.ndim == 2:
+            cand = cand[:, None, :]
+        if cand.ndim != 3 or cand.shape[2] != 2 or not np.isfinite(cand).all():
+            raise ValueError(f'candidates must be finite (C, 2) or (C, S, 2), got {cand.shape}')
+        C, S = cand.shape[:2]
+        if not len(self._Z) or C == 0:
+            return np.zeros(C)
+        with _torch_threads(self.config.num_threads), torch.no_grad():
+            A, r = self._observation_model(torch.from_numpy(cand.reshape(-1, 2)))
+            A = A.reshape(C, S, -1)
+            G = A @ self._P                                          # (C, S, M)
+            Sm = G @ A.transpose(1, 2) + torch.diag_embed(r.reshape(C, S))
+            H = torch.linalg.solve_triangular(torch.linalg.cholesky(Sm), G, upper=False)
+            if targets is None:
+                gain = (H * H).sum((1, 2)) / len(self._Z)
+            else:
+                At, _ = self._observation_model(self._check_points(targets, 'targets'))
+                gain = ((H @ At.T) ** 2).sum((1, 2)) / len(At)
+        return (self._scale ** 2 * gain).numpy()
+
+    # ------------------------------------------------------------------ snapshot
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly where this mapper is (tensors, ints, floats)."""
+        return {
+            'version': SNAPSHOT_VERSION,
+            'config': asdict(self.config),
+            'kernel': {k: v.clone() for k, v in self.kernel.state_dict().items()},
+            'log_noise': self._log_noise.detach().clone(),
+            'optimizer': self._optimizer.state_dict(),
+            'buffer': self._buffer.state(),
+            'num_samples': self._num_samples,
+            'stats': torch.from_numpy(self._stats.copy()),
+            'mu': self._mu, 'scale': self._scale,
+            'next_adapt': float(self._next_adapt),
+            'time': math.nan if self._t is None else self._t,
+            'Z': self._Z.clone(), 'EZ': self._EZ.clone(), 'K': self._K.clone(),
+            'Kinv': self._Kinv.clone(), 'm': self._m.clone(), 'P': self._P.clone(),
+            'changes': self._changes, 'fused': self._fused, 'spacing': self._spacing,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore `state_dict()` output; ValueError (mapper unchanged) when it does not fit."""
+        backup = self.state_dict()
+        try:
+            self._load_state(state)
+        except ValueError:
+            self._load_state(backup)
+            raise
+
+    def _load_state(self, state: dict) -> None:
+        if not isinstance(state, dict):
+            raise ValueError(f'snapshot is a {type(state).__name__}, not a dict')
+        if state.get('version') != SNAPSHOT_VERSION:
+            raise ValueError(f'snapshot version {state.get("version")!r}, '
+                             f'expected {SNAPSHOT_VERSION}')
+        differs = _config_differences(state.get('config'), self.config)
+        if differs:
+            raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
+        try:
+            arrays = {k: state[k] for k in ('Z', 'EZ', 'K', 'Kinv', 'm', 'P')}
+            M = len(arrays['Z'])
+            shapes = {'Z': (M, 2), 'EZ': (M, self._EZ.shape[1]), 'K': (M, M),
+                      'Kinv': (M, M), 'm': (M,), 'P': (M, M)}
+            for k, shape in shapes.items():
+                if tuple(arrays[k].shape) != shape or arrays[k].dtype != torch.float64:
+                    raise ValueError(f'{k} has shape {tuple(arrays[k].shape)}, expected {shape}')
+                if not torch.isfinite(arrays[k]).all():
+                    raise ValueError(f'{k} is not finite')
+            if M > self.config.max_inducing:
+                raise ValueError(f'{M} inducing points exceed max_inducing')
+            self.kernel.load_state_dict(state['kernel'])
+            with torch.no_grad():
+                self._log_noise.copy_(state['log_noise'])
+            self._optimizer.load_state_dict(state['optimizer'])
+            self._buffer.load(state['buffer'])
+            self._num_samples = int(state['num_samples'])
+            self._stats = state['stats'].numpy().copy()
+            self._mu, self._scale = float(state['mu']), float(state['scale'])
+            self._next_adapt = float(state['next_adapt'])
+            self._t = None if math.isnan(state['time']) else float(state['time'])
+            self._ind.assign(Z=arrays['Z'], E=arrays['EZ'], K=arrays['K'],
+                             Kinv=arrays['Kinv'], m=arrays['m'], P=arrays['P'])
+            self._changes, self._fused = int(state['changes']), int(state['fused'])
+            self._spacing = float(state['spacing'])
+        except (KeyError, AttributeError, TypeError, RuntimeError) as error:
+            raise ValueError(f'malformed snapshot: {error!r}') from error
+        self._cache = None
+
+    def save(self, path) -> None:
+        """Write a snapshot atomically (a crash mid-write keeps the previous file)."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.gpmap-', suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                torch.save(self.state_dict(), f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path, config: GPMapperConfig | None = None) -> 'GPMapper':
+        """Mapper from a snapshot file (``torch.load(weights_only=True)``).
+
+        Args:
+            path: snapshot written by `save`.
+            config: the configuration the caller expects; None = the stored one.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: naming the file, when it is corrupt, of another version, or its
+                configuration differs from ``config``.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f'{path}: no such snapshot file')
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as error:  # any unpickling / zip failure is a corrupt file
+            raise ValueError(f'{path}: not a readable GPMapper snapshot ({error})') from error
+        try:
+            if not isinstance(state, dict) or not isinstance(state.get('config'), dict):
+                raise ValueError('no configuration in the snapshot')
+            if state.get('version') != SNAPSHOT_VERSION:
+                raise ValueError(f'snapshot version {state.get("version")!r}, '
+                                 f'expected {SNAPSHOT_VERSION}')
+            if config is None:
+                config = GPMapperConfig(**state['config'])
+            mapper = cls(config)
+            mapper.load_state_dict(state)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f'{path}: {error}') from error
+        return mapper
+
+    # ------------------------------------------------------------------ internals
+    def _check_points(self, xy, name: str) -> Tensor:
+        xy = np.asarray(xy, dtype=np.float64)
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            raise ValueError(f'{name} must have shape (Q, 2), got {xy.shape}')
+        if not np.isfinite(xy).all():
+            raise InvalidInput('nan', f'non-finite {name}')
+        return torch.from_numpy(np.ascontiguousarray(xy))
+
+    def _amp(self) -> float:
+        return float(self.kernel.amplitude.detach())
+
+    def _noise_var(self) -> float:
+        return self.config.noise_floor ** 2 + float(self._log_noise.detach().exp())
+
+    def _set_noise_std(self, std: float) -> None:
+        excess = max(std * std - self.config.noise_floor ** 2, 1e-12)
+        with torch.no_grad():
+            self._log_noise.fill_(math.log(excess))
+
+    def _jitter(self) -> float:
+        return self.config.jitter * self._amp()
+
+    def _init_normalization(self, xy: np.ndarray, y: np.ndarray) -> None:
+        # From the first sample only, so that batching never changes the result; the
+        # first adaptation replaces it with the running mean / std.
+        self._mu = float(y[0])
+        # Expected half-width of the area M inducing points cover.
+        half = self.config.inducing_spacing * math.sqrt(self.config.max_inducing) / 2
+        self.kernel.set_input_normalization(torch.from_numpy(xy[0].copy()), half)
+
+    def _welford(self, y: np.ndarray) -> None:
+        count, mean, m2 = self._stats
+        n = len(y)
+        batch_mean = float(y.mean())
+        delta = batch_mean - mean
+        total = count + n
+        m2 += float(((y - batch_mean) ** 2).sum()) + delta * delta * count * n / total
+        self._stats = np.array([total, mean + delta * n / total, m2])
+
+    def _following_adapt(self, current: float) -> float:
+        every = self.config.adapt_every
+        if 2 * current < every:
+            return 2 * current
+        return (current // every + 1) * every
+
+    def _embed(self, xy: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.kernel.embed(xy)
+
+    def _cross(self, xy: Tensor) -> Tensor:
+        """k(xy, Z). Shapes: (n, 2) -> (n, M)"""
+        with torch.no_grad():
+            return self.kernel.between(self.kernel.embed(xy), self._EZ)
+
+    def _decay(self, t: float | None) -> float:
+        if t is None or self._t is None or self._tau == 0.0:
+            return 1.0
+        if not math.isfinite(t):
+            raise InvalidInput('nan', 'non-finite time')
+        return math.exp(-abs(t - self._t) / self._tau)
+
+    def _observation_model(self, xy: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows a(x) = K_ZZ^-1 k_Z(x) and the FITC noise sigma^2 + k - q.
+
+        Shapes: xy: (n, 2) -> (n, M), (n,)
+        """
+        A, q, _ = self._projection(self._embed(xy))
+        return A, (self._amp() - q).clamp_min(0.0) + self._noise_var()
+
+    def _projection(self, E: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """a(x) = K_ZZ^-1 k_Z(x), q(x) = k_xZ K_ZZ^-1 k_Zx and k_xZ of embedded points.
+
+        Shapes: E: (n, e) -> (n, M), (n,), (n, M)
+        """
+        with torch.no_grad():
+            Kx = self.kernel.between(E, self._EZ)
+        A = Kx @ self._Kinv
+        return A, (A * Kx).sum(1), Kx
+
+    def _propagate(self, t: float) -> None:
+        """Advance the belief to time t (no-op for a static field or an older t)."""
+        if self._t is None:
+            self._t = t
+        elif t > self._t:
+            if self._tau > 0.0 and len(self._m):
+                phi = math.exp(-(t - self._t) / self._tau)
+                self._m.mul_(phi)
+                self._P.mul_(phi * phi).add_(self._K, alpha=1.0 - phi * phi)
+                self._cache = None
+            self._t = t
+
+    def _assimilate(self, xy: Tensor, t: np.ndarray, yn: Tensor, place: bool) -> None:
+        """Fuse samples in time order, placing inducing points on the way.
+
+        Exactly equivalent to fusing one sample at a time: a block is fused in one Kalman
+        update up to the first sample that changes the inducing set (placement decisions
+        depend on the kernel only, so they are taken before the samples ahead are fused).
+        """
+        if self._tau > 0.0:
+            order = np.argsort(t, kind='stable')
+            xy, t, yn = xy[torch.from_numpy(order)], t[order], yn[torch.from_numpy(order)]
+        pos, n = 0, len(xy)
+        while pos < n:
+            stop = min(n, pos + _BLOCK)
+            if self._tau > 0.0:  # a block shares one time
+                stop = pos + int(np.argmax(np.append(t[pos:stop] != t[pos], True)))
+            self._propagate(float(t[pos]))
+            E = self._embed(xy[pos:stop])
+            start = pos
+            while start < stop:
+                if not self._ind.n:
+                    self._place(xy[start], E[start - pos], _zeros(0), _zeros(0),
+                                self._amp() + self._jitter())
+                A, q, Kx = self._projection(E[start - pos:])
+                i = self._first_candidate(xy[start:stop], q) if place else None
+                end = stop if i is None else start + i
+                if end > start:
+                    self._fuse(A[:end - start], q[:end - start], float(t[pos]), yn[start:end])
+                if i is None:
+                    break
+                self._place(xy[end], E[end - pos], Kx[i], A[i],
+                            self._amp() + self._jitter() - float(q[i]))
+                start = end
+            pos = stop
+
+    def _first_candidate(self, xy: Tensor, q: Tensor) -> int | None:
+        """Index of the first candidate inducing point (None: none): a sample farther than
+        the current spacing from every inducing point whose prior variance given the
+        inducing values, k - q, is not negligible (a numerical copy would add nothing).
+
+        Shapes: xy: (n, 2), q: (n,)
+        """
+        novel = self._amp() - q > _COPY_JITTERS * self._jitter()
+        hits = (self._far_from_inducing(xy) & novel).nonzero()
+        return int(hits[0, 0]) if len(hits) else None
+
+    def _far_from_inducing(self, xy: Tensor) -> Tensor:
+        if not len(self._Z):
+            return torch.ones(len(xy), dtype=torch.bool)
+        d2 = ((xy[:, None, :] - self._Z[None, :, :]) ** 2).sum(-1).amin(1)
+        return d2 > self._spacing ** 2
+
+    def _fuse(self, A: Tensor, q: Tensor, t: float, yn: Tensor) -> None:
+        """Kalman update of (m, P) with a block of samples taken at time t.
+
+        Shapes: A: (B, M) rows a(x), q: (B,) Nystrom variances, yn: (B,) normalised values
+        """
+        r = (self._amp() - q).clamp_min(0.0) + self._noise_var()  # FITC noise
+        if self._tau > 0.0 and t < self._t:  # older than the belief: reverse OU transition
+            phi = math.exp(-(self._t - t) / self._tau)
+            r = r + (1.0 - phi * phi) * q  # a^T K_ZZ a = q
+            A = phi * A
+        G = A @ self._P
+        innovation = yn - A @ self._m
+        if len(yn) == 1:
+            root = math.sqrt(float(G[0] @ A[0] + r[0]))
+            h = G[0] / root
+            self._m.add_(h, alpha=float(innovation[0]) / root)
+            self._P.addr_(h, h, alpha=-1.0)
+        else:
+            S = G @ A.T + torch.diag(r)
+            Ls = torch.linalg.cholesky(S)
+            H = torch.linalg.solve_triangular(Ls, G, upper=False)
+            w = torch.linalg.solve_triangular(Ls, innovation[:, None], upper=False)[:, 0]
+            self._m.add_(H.T @ w)
+            self._P.addmm_(H.T, H, alpha=-1.0)
+        self._fused += 1
+        if self._fused % _SYMMETRIZE_EVERY == 0:  # GEMM rounding is not exactly symmetric
+            P = self._P
+            P.copy_(0.5 * (P + P.T))
+        self._cache = None
+
+    def _place(self, x: Tensor, e: Tensor, k: Tensor, a: Tensor, c: float) -> None:
+        """Make candidate x an inducing point, its value's belief the exact conditional
+        prior given the others; with a full budget by exchange, or after coarsening.
+
+        Exchange: the point j of least leave-one-out prior variance LOO_j = 1 / Kinv_jj
+        (with x added) goes if that multiplies det K_ZZ by c / LOO_j > _EXCHANGE_GAIN, a
+        greedy volume-maximising swap that spreads the set in the kernel's own metric
+        (denser where the attentive kernel selects short lengthscales). Otherwise the set
+        is already spread, yet x lies in an uncovered part of the survey: coverage wins,
+        the spacing grows and the set is thinned (`_coarsen`) before x is considered again.
+
+        Shapes: x: (2,), e: (e,), k: (M,) k_Z(x), a: (M,) K_ZZ^-1 k_Z(x)
+        """
+        if self._ind.n >= self.config.max_inducing:
+            loo = 1.0 / (torch.diagonal(self._Kinv) + a * a / c)
+            j = int(torch.argmin(loo))
+            if c > _EXCHANGE_GAIN * float(loo[j]):
+                self._ind.append(x, e, k, self._amp() + self._jitter(), a, c)
+                self._ind.remove(j)
+            else:
+                while self._ind.n >= self.config.max_inducing:  # the set may be sparser
+                    self._coarsen()                              # than the spacing
+                self._follow_resolution()
+                if not self._far_from_inducing(x[None])[0]:
+                    return
+                a, q, k = (v[0] for v in self._projection(e[None]))
+                self._ind.append(x, e, k, self._amp() + self._jitter(), a,
+                                 self._amp() + self._jitter() - float(q))
+        else:
+            self._ind.append(x, e, k, self._amp() + self._jitter(), a, c)
+        self._changes += 1
+        if self._changes >= self.config.max_inducing:
+            self._refresh_inverse()
+        self._cache = None
+
+    def _coarsen(self) -> None:
+        """Grow the spacing by _SPACING_GROWTH (about halving the density) and marginalise
+        out the points closer than that to another one, most redundant (least LOO) first."""
+        Z = self._Z
+        d2 = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+        d2.fill_diagonal_(math.inf)
+        self._spacing *= _SPACING_GROWTH
+        limit = self._spacing ** 2
+        while True:
+            crowded = (d2 < limit).any(1)
+            if not crowded.any():
+                break
+            redundancy = torch.where(crowded, torch.diagonal(self._Kinv), -math.inf)
+            j, last = int(torch.argmax(redundancy)), self._ind.n - 1
+            self._ind.remove(j)  # the last point takes slot j: mirror that in d2
+            d2[j], d2[:, j] = d2[last], d2[:, last]
+            d2[j, j] = math.inf
+            d2 = d2[:last, :last]
+        self._changes += self.config.max_inducing  # force a refresh of K^-1
+
+    def _follow_resolution(self) -> None:
+        """Attentive kernel: keep its shortest lengthscale at least half the spacing (the
+        inducing points cannot carry shorter ones), re-expressing the belief under the
+        shifted ladder (`reprior`). Stationary kernels learn their lengthscale instead."""
+        if not (isinstance(self.kernel, AttentiveKernel)
+                and self.kernel.lift_ladder(self._spacing / 2)):
+            return
+        K_old = self._K.clone()
+        EZ, K = self._kernel_matrix()
+        self._ind.assign(E=EZ, K=K)
+        self._refresh_inverse()
+        m, P = reprior(self._m, self._P, torch.zeros_like(self._m), K_old, self._K)
+        self._ind.assign(m=m, P=P)
+
+    def _refresh_inverse(self) -> None:
+        Kinv = torch.cholesky_inverse(torch.linalg.cholesky(self._K))
+        self._ind.assign(Kinv=0.5 * (Kinv + Kinv.T))
+        self._changes = 0
+
+    def _kernel_matrix(self) -> tuple[Tensor, Tensor]:
+        with torch.no_grad():
+            EZ = self.kernel.embed(self._Z)
+            K = self.kernel.between(EZ, EZ)
+        K = 0.5 * (K + K.T)
+        K.diagonal().add_(self._jitter())
+        return EZ, K
+
+    def _predictive(self) -> tuple[Tensor, Tensor]:
+        """Cached K^-1 m and K^-1 - K^-1 P K^-1 (the variance explained by the data)."""
+        if self._cache is None:
+            C = self._Kinv - self._Kinv @ self._P @ self._Kinv
+            self._cache = (self._Kinv @ self._m, 0.5 * (C + C.T))
+        return self._cache
+
+    # ------------------------------------------------------------------ adaptation
+    def _adapt(self, rounds: int) -> None:
+        data = self._buffer.data()
+        steps = self.config.adapt_steps * rounds
+        old_scale, old_mu = self._scale, self._mu
+        count, mean, m2 = self._stats
+        self._mu = float(mean)
+        if not self.config.signal_std and count > 1 and m2 > 0:
+            self._scale = math.sqrt(m2 / (count - 1))
+        ratio = old_scale / self._scale
+        # The same physical model in the new units before fitting: amplitude, noise scale.
+        with torch.no_grad():
+            self.kernel.log_amplitude += 2.0 * math.log(ratio)
+        self._set_noise_std(math.sqrt(self._noise_var()) * ratio)
+        K_old = self._K * ratio ** 2
+        prior_mean = torch.full_like(self._m, (old_mu - self._mu) / self._scale)
+        m_old = ratio * self._m + prior_mean
+        P_old = self._P * ratio ** 2
+        if len(self._Z):
+            lo, hi = self._Z.amin(0), self._Z.amax(0)
+            half = max(float((hi - lo).max()) / 2, self.config.inducing_spacing)
+            self.kernel.set_input_normalization((lo + hi) / 2, half)
+
+        xy, t = torch.from_numpy(data[:, :2].copy()), data[:, 2].copy()
+        yn = torch.from_numpy((data[:, 3] - self._mu) / self._scale)
+        self._fit(xy, torch.from_numpy(t), yn, steps)
+
+        EZ, K = self._kernel_matrix()
+        self._ind.assign(E=EZ, K=K)
+        self._refresh_inverse()
+        self._cache = None
+        if self._buffer.complete:
+            # Every sample is at hand: the exact sparse posterior under the new kernel.
+            t_end, self._t = self._t, None
+            self._ind.assign(m=torch.zeros_like(m_old), P=self._K)
+            self._assimilate(xy, t, yn, place=False)
+            self._t = max(self._t, t_end)
+        else:
+            m_new, P_new = reprior(m_old, P_old, prior_mean, K_old, self._K)
+            self._ind.assign(m=m_new, P=P_new)
+
+    def _fit(self, xy: Tensor, t: Tensor, yn: Tensor, steps: int) -> None:
+        """Adam on the negative collapsed variational bound (Titsias 2009) of the adaptation
+        set, with the current inducing points as the state at the belief's time.
+
+        The bound scores the sparse model actually used: hyperparameters whose structure
+        the inducing points cannot carry (lengthscales below their spacing) pay the trace
+        term instead of being fitted to the samples alone. Samples older than the belief
+        correlate with it through the OU factor phi_i = exp(-(t_now - t_i) / tau).
+        """
+        n = len(yn)
+        phi = ou_correlation(t - self._t, self._tau)
+        eye = torch.eye(len(self._Z), dtype=torch.float64)
+        floor2 = self.config.noise_floor ** 2
+        params = [p for group in self._optimizer.param_groups for p in group['params']]
+        for _ in range(steps):
+            self._optimizer.zero_grad()
+            EZ, EX = self.kernel.embed(self._Z), self.kernel.embed(xy)
+            amp = self.kernel.amplitude
+            Kzz = self.kernel.between(EZ, EZ) + self.config.jitter * amp * eye
+            L, info = torch.linalg.cholesky_ex(Kzz)
+            if info.item():
+                break  # hyperparameters left the numerically valid region: keep these
+            V = torch.linalg.solve_triangular(L, self.kernel.between(EZ, EX) * phi, upper=False)
+            noise = floor2 + self._log_noise.exp()
+            LB, info = torch.linalg.cholesky_ex(eye + V @ V.T / noise)
+            if info.item():
+                break
+            c = torch.linalg.solve_triangular(LB, (V @ yn)[:, None], upper=False)[:, 0] / noise
+            nll = 0.5 * (n * noise.log() + 2.0 * LB.diagonal().log().sum()
+                         + (yn @ yn) / noise - c @ c
+                         + (n * amp - (V * V).sum()) / noise) / n
+            if not torch.isfinite(nll):
+                break
+            nll.backward()
+            before = [p.detach().clone() for p in params]
+            self._optimizer.step()
+            if not all(torch.isfinite(p).all() for p in params):
+                with torch.no_grad():
+                    for p, b in zip(params, before):
+                        p.copy_(b)
+                break
+
+
+def _zeros(*shape: int) -> Tensor:
+    return torch.zeros(shape, dtype=torch.float64)
+
+
+def _config_differences(stored, config: GPMapperConfig) -> list[str]:
+    if not isinstance(stored, dict):
+        return ['(no configuration stored)']
+    current = asdict(config)
+    names = [f.name for f in fields(config)]
+    differs = [n for n in names if n not in stored or stored[n] != current[n]]
+    return differs + sorted(set(stored) - set(names))
