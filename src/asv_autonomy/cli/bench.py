@@ -1,0 +1,186 @@
+"""`asv bench mapping`: the mapping models scored on a real field.
+
+  asv bench mapping --field PATH [--n 300,1000,...] [--order random|track]
+                    [--models asv,asv-stationary,exact-rbf,sgpr,pypolo-ak] [--seeds K]
+                    [--inducing M] [--iters I] [--batch B] [--max-eval E]
+                    [--cell-size M] [--key NAME] [--threads T] --json OUT [--plot OUT.png]
+
+For each seed and n every model is trained on the same first n samples of the order and
+scored on the held-out samples (see asv_autonomy.mapping.benchmark for the protocol).
+The JSON is rewritten after every run, so an interrupted benchmark keeps what it measured;
+figures that do not apply (the update latency of a batch model, a skipped model) are NaN.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from asv_autonomy.cli.common import CliError
+
+DEFAULT_N = '300,1000,3000'
+
+
+def register(subparsers) -> None:
+    from asv_autonomy.mapping.benchmark import MODELS, ORDERS, BenchSettings
+    defaults = BenchSettings()
+    parser = subparsers.add_parser('bench', help='benchmarks', description=__doc__.splitlines()[0])
+    targets = parser.add_subparsers(dest='bench_target', required=True, metavar='TARGET')
+    mapping = targets.add_parser(
+        'mapping', help='score the mapping models on a field file',
+        description=__doc__.split('\n\n', 2)[2],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mapping.add_argument('--field', type=Path, required=True, metavar='PATH',
+                         help='.npy / .npz grid, or .csv / .csv.xz samples')
+    mapping.add_argument('--n', default=DEFAULT_N, metavar='N,N,...',
+                         help='training set sizes (default %(default)s)')
+    mapping.add_argument('--order', choices=ORDERS, default='random',
+                         help='random: seeded shuffle; track: file order of scattered '
+                              'samples, a lawnmower path over a grid (default %(default)s)')
+    mapping.add_argument('--models', default=','.join(MODELS), metavar='NAME,...',
+                         help='models to run (default %(default)s)')
+    mapping.add_argument('--seeds', type=int, default=1, metavar='K',
+                         help='seeds 0..K-1 (default %(default)s)')
+    mapping.add_argument('--inducing', type=int, default=defaults.inducing, metavar='M',
+                         help='inducing points of sgpr and the streaming mappers '
+                              '(default %(default)s)')
+    mapping.add_argument('--iters', type=int, default=defaults.iters, metavar='I',
+                         help='Adam steps of exact-rbf / sgpr; pypolo-ak takes 10x at its '
+                              'own 10x smaller learning rate (default %(default)s)')
+    mapping.add_argument('--batch', type=int, default=defaults.batch, metavar='B',
+                         help='samples per update call of the streaming mappers '
+                              '(default %(default)s)')
+    mapping.add_argument('--max-eval', type=int, default=defaults.max_eval, metavar='E',
+                         help='held-out samples scored per run, random subset above this '
+                              '(default %(default)s)')
+    mapping.add_argument('--cell-size', type=float, default=1.0, metavar='M',
+                         help='[m] grid spacing of grids without longitude/latitude '
+                              '(default %(default)s)')
+    mapping.add_argument('--threads', type=int, default=0, metavar='T',
+                         help="torch CPU threads (default 0: torch's default, one per core)")
+    mapping.add_argument('--key', default=None, metavar='NAME',
+                         help='array of an .npz / value column of a CSV when there are '
+                              'several')
+    mapping.add_argument('--json', type=Path, required=True, metavar='OUT',
+                         help='results file to write')
+    mapping.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
+                         help='figure comparing the models')
+    mapping.set_defaults(func=run_mapping)
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = sorted({int(part) for part in text.split(',') if part.strip()})
+    except ValueError:
+        raise CliError(f'--n must be comma-separated whole numbers, got {text!r}') from None
+    if not sizes or sizes[0] < 3:
+        raise CliError(f'--n needs sizes >= 3, got {text!r}')
+    return sizes
+
+
+def _models(text: str) -> list[str]:
+    from asv_autonomy.mapping.benchmark import MODELS
+    models = list(dict.fromkeys(part.strip() for part in text.split(',') if part.strip()))
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise CliError(f'unknown model(s) {", ".join(unknown) or "(none given)"}; choose '
+                       f'from {", ".join(MODELS)}')
+    return models
+
+
+def run_mapping(args) -> int:
+    from tqdm import tqdm
+
+    from asv_autonomy.mapping import benchmark as bench
+
+    sizes, models = _sizes(args.n), _models(args.models)
+    if args.seeds < 1:
+        raise CliError(f'--seeds must be >= 1, got {args.seeds}')
+    if args.threads < 0:
+        raise CliError(f'--threads must be >= 0, got {args.threads}')
+    try:
+        settings = bench.BenchSettings(inducing=args.inducing, iters=args.iters,
+                                       batch=args.batch, max_eval=args.max_eval)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    try:
+        dataset = bench.load_field(args.field, cell_size=args.cell_size, key=args.key)
+    except bench.FieldFileError as error:
+        raise CliError(str(error)) from None
+    if sizes[-1] >= len(dataset):
+        raise CliError(f'--n {sizes[-1]} leaves no held-out sample: {args.field} has '
+                       f'{len(dataset)} samples')
+    _check_outputs(args, dataset.name, bench)
+
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f'{dataset.name}: {len(dataset)} samples'
+          f'{" on a %d x %d grid" % dataset.grid.shape if dataset.grid else ""}, '
+          f'order {args.order}, n {sizes}, seeds {args.seeds}, '
+          f'{torch.get_num_threads()} torch threads, {settings}', file=sys.stderr)
+    map_model = 'asv' if 'asv' in models else models[0]
+    map_index = bench.map_samples(dataset) if args.plot else None
+    for model in models:
+        bench.warm_up(model, settings)
+    results, snapshot = [], None
+    with tqdm(total=args.seeds * len(sizes) * len(models), file=sys.stderr, unit='run',
+              dynamic_ncols=True) as progress:
+        for seed in range(args.seeds):
+            for n in sizes:
+                train, heldout = bench.split(dataset, args.order, n, seed, settings.max_eval)
+                for model in models:
+                    progress.set_description(f'{model} n={n} seed={seed}')
+                    wants_map = (map_index is not None
+                                 and (model, n, seed) == (map_model, sizes[-1], 0))
+                    result, prediction = bench.run_one(
+                        dataset, model, n, seed, train, heldout, settings,
+                        map_points=dataset.xy[map_index] if wants_map else None)
+                    snapshot = prediction or snapshot
+                    if 'note' in result:
+                        progress.write(f'{model} n={n} seed={seed}: {result["note"]}',
+                                       file=sys.stderr)
+                    results.append(result)
+                    bench.write_json(args.json, dataset.name, results)
+                    progress.update()
+    if args.plot:
+        bench.plot(args.plot, dataset, results, snapshot, map_index)
+    _print_table(results)
+    return 0
+
+
+def _check_outputs(args, dataset_name: str, bench) -> None:
+    """Fail now rather than after hours of benchmarking: a known image type, writable
+    folders, and an (empty) results file."""
+    if args.plot is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if args.plot.suffix.lstrip('.').lower() not in formats:
+            raise CliError(f'--plot {args.plot}: unknown image type (use one of '
+                           f'{", ".join("." + f for f in sorted(formats))})')
+    try:
+        for path in (args.json, args.plot):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_json(args.json, dataset_name, [])
+    except OSError as error:
+        raise CliError(f'cannot write {error.filename}: {error.strerror}') from None
+
+
+def _print_table(results: list[dict]) -> None:
+    """Mean over seeds per (model, n), to stdout."""
+    columns = ('rmse', 'mae', 'nlpd', 'coverage95', 'fit_s', 'update_ms_p50',
+               'update_ms_p95', 'predict_ms_10k', 'peak_rss_mb')
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault((r['model'], r['n']), []).append(r)
+    print(f'{"model":<15}{"n":>7}{"seeds":>6}' + ''.join(f'{c:>15}' for c in columns))
+    for (model, n), rows in groups.items():
+        cells = []
+        for c in columns:
+            values = [r[c] for r in rows if math.isfinite(r[c])]
+            cells.append(f'{np.mean(values):>15.4g}' if values else f'{"nan":>15}')
+        print(f'{model:<15}{n:>7}{len(rows):>6}' + ''.join(cells))
