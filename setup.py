@@ -16,6 +16,7 @@ def share(folder, pattern='*'):
 NODES = {
     'sim_node': 'asv_autonomy.ros.sim_node:main',
     'localization_node': 'asv_autonomy.ros.localization_node:main',
+    'mapping_node': 'asv_autonomy.ros.mapping_node:main',
     'baseline_controller_node': 'asv_autonomy.ros.baseline_controller_node:main',
 }
 

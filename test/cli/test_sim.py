@@ -23,7 +23,9 @@ CONTRACT_TOPICS = (
     'sensors/water/temperature', 'sensors/camera/image_raw', 'sensors/camera/camera_info',
     'odometry/filtered', 'thrusters/left/thrust', 'thrusters/right/thrust', 'plan/path',
     'plan/goal', 'diagnostics', 'sim/ground_truth/odometry', 'sim/ground_truth/bathymetry',
-    'sim/ground_truth/temperature', 'sim/ground_truth/navigable_mask')
+    'sim/ground_truth/temperature', 'sim/ground_truth/navigable_mask',
+    'map/bathymetry', 'map/bathymetry/uncertainty', 'map/temperature',
+    'map/temperature/uncertainty')
 SIMULATED_S = 70.0   # enough to reach the survey (~65 m away) and start its first line
 
 
@@ -53,7 +55,7 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert (run_dir / 'report.png').stat().st_size > 10_000
 
     # Every node ran to the end and exited cleanly.
-    assert summary['nodes'] == {'sim': 0, 'localization': 0, 'controller': 0,
+    assert summary['nodes'] == {'sim': 0, 'localization': 0, 'mapping': 0, 'controller': 0,
                                 'bag_recorder': 0}
     # Every contract topic of the existing nodes carried messages.
     missing = [t for t in CONTRACT_TOPICS if summary['messages'].get(t, 0) == 0]
@@ -62,12 +64,23 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert summary['messages']['sensors/imu/data'] >= 0.9 * 50 * SIMULATED_S
     assert summary['messages']['sensors/gps/fix'] >= 0.9 * 5 * SIMULATED_S
     assert abs(summary['sim_duration_s'] - SIMULATED_S) < 2.0
-    assert summary['dropped_inputs'] == {'controller': 0, 'localization': 0, 'sim': 0}
+    dropped = dict(summary['dropped_inputs'])
+    # The mapping node drops the few readings taken before localization's first pose.
+    assert dropped.pop('mapping') <= 10, summary['dropped_inputs']
+    assert dropped == {'controller': 0, 'localization': 0, 'sim': 0}
 
     # The boat moved along the survey: it travelled, the estimate tracked the truth, and
     # its track approaches the first survey waypoints in order.
     assert summary['distance_m'] > 0.6 * SIMULATED_S   # > 0.6 m/s on average
     assert summary['localization_rmse_m'] < 2.0
+    # Maps of both fields, published at 0.2 Hz of simulated time, match the truth near the
+    # track: depths 3-33 m, temperatures 15-20 degC.
+    assert summary['messages']['map/bathymetry'] >= 0.2 * SIMULATED_S - 4
+    assert set(summary['map_rmse']) == {'bathymetry', 'temperature'}
+    assert 0.0 < summary['map_rmse']['bathymetry'] < 1.5, summary['map_rmse']
+    assert 0.0 < summary['map_rmse']['temperature'] < 0.4, summary['map_rmse']
+    assert set(summary['map_update_ms_p95']) == {'bathymetry', 'temperature'}
+    assert all(0.0 < ms < 1000.0 for ms in summary['map_update_ms_p95'].values())
     truth, plan = [], None
     for topic, msgtype, _, raw in bagio.read_messages(run_dir / 'bag'):
         if topic == '/sim/ground_truth/odometry':
@@ -96,12 +109,12 @@ def test_launch_sim_shuts_down_within_5_s_and_leaves_no_process(ros_env, tmp_pat
     while time.monotonic() < deadline:
         line = launch.stdout.readline()
         output.append(line)
-        if len(_started_pids(''.join(output))) == 3:
+        if len(_started_pids(''.join(output))) == 4:
             break
     time.sleep(8.0)
     assert launch.poll() is None, ''.join(output)
     pids = _started_pids(''.join(output))
-    assert len(pids) == 3 and all(_alive(pid) for pid in pids), ''.join(output)
+    assert len(pids) == 4 and all(_alive(pid) for pid in pids), ''.join(output)
     start = time.monotonic()
     launch.send_signal(signal.SIGINT)
     rest, _ = launch.communicate(timeout=10.0)

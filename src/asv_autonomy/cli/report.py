@@ -20,8 +20,13 @@ FILTERED_ODOMETRY = 'odometry/filtered'
 PLAN_PATH = 'plan/path'
 DIAGNOSTICS = 'diagnostics'
 CLOCK = 'clock'
+GROUND_TRUTH_PREFIX = 'sim/ground_truth/'
+MAP_PREFIX = 'map/'
 # A survey waypoint counts as visited when the true track passed this close [m].
 VISIT_RADIUS_M = 5.0
+# Truth grid points this close to the true track [m] make the surveyed area of `map_rmse`.
+SURVEYED_RADIUS_M = 15.0
+UPDATE_P95_SUFFIX = '/update_ms_p95'
 
 
 @dataclass
@@ -35,6 +40,8 @@ class RunData:
     plan: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))   # (N, 2) x, y
     dropped: dict = field(default_factory=dict)            # node -> dropped_total
     fields: dict = field(default_factory=dict)             # name -> (x, y, value) arrays
+    maps: dict = field(default_factory=dict)               # name -> (x, y, mean, std), final
+    map_update_ms_p95: dict = field(default_factory=dict)  # name -> [ms], last diagnostics
 
 
 def _relative(topic: str, namespace: str) -> str:
@@ -56,13 +63,26 @@ def _pointcloud_columns(msg) -> dict:
     return {name: points[name].astype(float) for name in dtype.names}
 
 
+def _is_map(name: str) -> bool:
+    """``map/<field>`` (a mean/std cloud), not ``map/<field>/uncertainty``."""
+    return name.startswith(MAP_PREFIX) and name.count('/') == 1
+
+
 def load_run(bag_path: Path, namespace: str = '/') -> RunData:
-    """Read what the report needs from a mission bag."""
+    """Read what the report needs from a mission bag (only the topics it uses; of the
+    field truths and maps only the last message, which is all the report shows)."""
     run = RunData()
+    topics = bagio.bag_info(bag_path)['topics']
+    run.messages = {_relative(t, namespace): info['count'] for t, info in topics.items()}
+    wanted = [t for t in topics if _relative(t, namespace) in (
+        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS)
+        or (topics[t]['type'] == 'sensor_msgs/msg/PointCloud2' and (
+            _relative(t, namespace).startswith(GROUND_TRUTH_PREFIX)
+            or _is_map(_relative(t, namespace))))]
     clock, truth, estimate = [], [], []
-    for topic, msgtype, log_time_ns, raw in bagio.read_messages(bag_path):
+    last_cloud = {}     # relative topic -> (msgtype, raw) of its last message
+    for topic, msgtype, log_time_ns, raw in bagio.read_messages(bag_path, wanted):
         name = _relative(topic, namespace)
-        run.messages[name] = run.messages.get(name, 0) + 1
         if name == CLOCK:
             msg = bagio.deserialize(msgtype, raw)
             clock.append((log_time_ns * 1e-9, msg.clock.sec + 1e-9 * msg.clock.nanosec))
@@ -80,9 +100,18 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
                 values = {kv.key: kv.value for kv in status.values}
                 if 'dropped_total' in values:
                     run.dropped[status.name.lstrip('/')] = int(values['dropped_total'])
-        elif name.startswith('sim/ground_truth/') and msgtype == 'sensor_msgs/msg/PointCloud2':
-            columns = _pointcloud_columns(bagio.deserialize(msgtype, raw))
-            run.fields[name.rsplit('/', 1)[1]] = (columns['x'], columns['y'], columns['value'])
+                for key, value in values.items():
+                    if key.endswith(UPDATE_P95_SUFFIX):
+                        run.map_update_ms_p95[key[:-len(UPDATE_P95_SUFFIX)]] = float(value)
+        else:
+            last_cloud[name] = (msgtype, raw)
+    for name, (msgtype, raw) in last_cloud.items():
+        columns = _pointcloud_columns(bagio.deserialize(msgtype, raw))
+        field_name = name.rsplit('/', 1)[1]
+        if name.startswith(GROUND_TRUTH_PREFIX):
+            run.fields[field_name] = (columns['x'], columns['y'], columns['value'])
+        else:
+            run.maps[field_name] = (columns['x'], columns['y'], columns['mean'], columns['std'])
     run.clock = np.array(clock).reshape(-1, 2)
     run.truth = np.array(truth).reshape(-1, 3)
     run.estimate = np.array(estimate).reshape(-1, 3)
@@ -123,6 +152,44 @@ def _survey_visited_fraction(run: RunData) -> float | None:
     return float(visited.mean())
 
 
+def _map_at(map_columns: tuple, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Map mean interpolated (bilinear) at points (x, y); NaN outside the map's grid."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    xs, ys, mean = _to_grid(*map_columns[:3])
+    if len(xs) < 2 or len(ys) < 2:
+        return np.full(len(x), np.nan)
+    interpolate = RegularGridInterpolator((ys, xs), mean, bounds_error=False,
+                                          fill_value=np.nan)
+    return interpolate(np.column_stack([y, x]))
+
+
+def _surveyed(run: RunData, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Points within SURVEYED_RADIUS_M of the true track."""
+    from scipy.spatial import cKDTree
+
+    if len(run.truth) == 0:
+        return np.zeros(len(x), bool)
+    distance, _ = cKDTree(run.truth[:, 1:3]).query(np.column_stack([x, y]),
+                                                   distance_upper_bound=SURVEYED_RADIUS_M)
+    return np.isfinite(distance)
+
+
+def _map_rmse(run: RunData) -> dict:
+    """Field -> RMSE of the final map's mean against the (last published) truth, at the
+    truth's grid points within SURVEYED_RADIUS_M of the true track (water only)."""
+    result = {}
+    for name, columns in sorted(run.maps.items()):
+        if name not in run.fields:
+            continue
+        x, y, truth = run.fields[name]
+        estimate = _map_at(columns, x, y)
+        use = np.isfinite(truth) & np.isfinite(estimate) & _surveyed(run, x, y)
+        if use.any():
+            result[name] = round(float(np.sqrt(np.mean((estimate[use] - truth[use]) ** 2))), 4)
+    return result
+
+
 def summarize(run: RunData, nodes: dict | None = None,
               wall_duration_s: float | None = None) -> dict:
     """summary.json content (see the README for each key)."""
@@ -141,6 +208,10 @@ def summarize(run: RunData, nodes: dict | None = None,
         'dropped_inputs': dict(sorted(run.dropped.items())),
         'localization_rmse_m': None if rmse is None else round(rmse, 3),
         'survey_visited_fraction': None if visited is None else round(visited, 4),
+        # Field -> RMSE [field unit] of the final map/<field> mean over the surveyed area.
+        'map_rmse': _map_rmse(run),
+        # Field -> p95 [ms] of the mapping node's model updates (its last diagnostics).
+        'map_update_ms_p95': dict(sorted(run.map_update_ms_p95.items())),
     }
 
 
@@ -152,18 +223,34 @@ def _to_grid(x: np.ndarray, y: np.ndarray, value: np.ndarray):
     return xs, ys, grid
 
 
+# Colour maps of a field's mean/truth panels (others: viridis).
+_FIELD_CMAPS = {'bathymetry': 'viridis_r', 'temperature': 'inferno'}
+
+
 def plot(run: RunData, summary: dict, path: Path) -> None:
-    """Trajectory over the true bathymetry and land, with the plan and the estimate."""
+    """Trajectory over the true bathymetry and land, with the plan and the estimate; below,
+    per mapped field, the final map's mean and std beside the truth."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 8), dpi=110)
+    mapped = sorted(run.maps)
+    fig = plt.figure(figsize=(13, 8 + 3.6 * len(mapped)), dpi=100)
+    grid = fig.add_gridspec(1 + len(mapped), 3, height_ratios=[2.3] + [1.0] * len(mapped))
+    _plot_trajectory(fig, fig.add_subplot(grid[0, :]), run, summary)
+    for row, name in enumerate(mapped, start=1):
+        axes = [fig.add_subplot(grid[row, col]) for col in range(3)]
+        _plot_field(fig, axes, run, name, summary.get('map_rmse', {}).get(name))
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_trajectory(fig, ax, run: RunData, summary: dict) -> None:
     if 'bathymetry' in run.fields:
         xs, ys, depth = _to_grid(*run.fields['bathymetry'])
-        cmap = matplotlib.colormaps['Blues'].copy()
-        cmap.set_bad('#b5a27a')   # NaN depth: land
-        art = ax.pcolormesh(xs, ys, np.ma.masked_invalid(depth), cmap=cmap, shading='nearest')
+        art = ax.pcolormesh(xs, ys, np.ma.masked_invalid(depth), cmap=_land_cmap('Blues'),
+                            shading='nearest')
         fig.colorbar(art, ax=ax, shrink=0.7, label='true depth [m] (brown: land)')
     if 'temperature' in run.fields:
         xs, ys, temperature = _to_grid(*run.fields['temperature'])
@@ -189,9 +276,56 @@ def plot(run: RunData, summary: dict, path: Path) -> None:
                  f"{summary['distance_m']:.0f} m travelled"
                  + (f', localization RMSE {rmse:.2f} m' if rmse is not None else ''), fontsize=9)
     ax.legend(loc='upper right', fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+
+
+def _plot_field(fig, axes, run: RunData, name: str, rmse: float | None) -> None:
+    """Mean, std and truth of one field over the map's extent, with the true track."""
+    x, y, mean, std = run.maps[name]
+    xs, ys, mean_grid = _to_grid(x, y, mean)
+    std_grid = _to_grid(x, y, std)[2]
+    cmap = _FIELD_CMAPS.get(name, 'viridis')
+    truth = run.fields.get(name)
+    low, high = np.nanmin(mean_grid), np.nanmax(mean_grid)
+    if truth is not None:
+        inside = ((truth[0] >= xs[0]) & (truth[0] <= xs[-1]) & (truth[1] >= ys[0])
+                  & (truth[1] <= ys[-1]) & np.isfinite(truth[2]))
+        if inside.any():   # one colour scale for mean and truth: the truth's
+            low, high = np.min(truth[2][inside]), np.max(truth[2][inside])
+    panels = [(mean_grid, cmap, (low, high), f'{name}: map mean'
+               + (f' (RMSE {rmse:.3g} near the track)' if rmse is not None else '')),
+              (std_grid, 'magma', (0.0, np.nanmax(std_grid)), f'{name}: map std')]
+    for ax, (values, colours, (vmin, vmax), title) in zip(axes, panels):
+        art = ax.pcolormesh(xs, ys, values, cmap=colours, vmin=vmin, vmax=vmax,
+                            shading='nearest')
+        fig.colorbar(art, ax=ax, shrink=0.85)
+        ax.set_title(title, fontsize=8)
+    truth_ax = axes[2]
+    if truth is not None:
+        txs, tys, truth_grid = _to_grid(*truth)
+        art = truth_ax.pcolormesh(txs, tys, np.ma.masked_invalid(truth_grid),
+                                  cmap=_land_cmap(cmap),
+                                  vmin=low, vmax=high, shading='nearest')
+        fig.colorbar(art, ax=truth_ax, shrink=0.85)
+        truth_ax.set_title(f'{name}: truth (sim/ground_truth/{name}, last)', fontsize=8)
+    else:
+        truth_ax.set_title(f'{name}: no truth in the bag', fontsize=8)
+    half = 0.5 * (xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    for ax in axes:
+        if len(run.truth):
+            ax.plot(run.truth[:, 1], run.truth[:, 2], c='w', lw=0.5, alpha=0.8)
+        ax.set_xlim(xs[0] - half, xs[-1] + half)
+        ax.set_ylim(ys[0] - half, ys[-1] + half)
+        ax.set_aspect('equal')
+        ax.tick_params(labelsize=7)
+
+
+def _land_cmap(name: str):
+    """Colour map ``name`` with NaN (land) in tan."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps[name].copy()
+    cmap.set_bad('#b5a27a')
+    return cmap
 
 
 def write_report(run_dir: Path, nodes: dict | None = None,

@@ -131,7 +131,8 @@ def run(args) -> int:
     _point_latest(args.out, run_dir)
     print(json.dumps({key: summary[key] for key in (
         'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
-        'localization_rmse_m', 'survey_visited_fraction', 'nodes', 'dropped_inputs')},
+        'localization_rmse_m', 'survey_visited_fraction', 'map_rmse', 'map_update_ms_p95',
+        'nodes', 'dropped_inputs')},
         indent=2))
     print(f'[asv sim] results: {run_dir}/summary.json, {run_dir}/report.png, {run_dir}/bag '
           f'(also {args.out / "latest"})', flush=True)
