@@ -57,6 +57,21 @@ def test_watchdog_zeroes_thrust_without_commands():
     assert not any(s.watchdog for s in steps)
 
 
+def test_each_thruster_has_its_own_watchdog():
+    """A thruster whose command stream stops goes to zero even while the other's continues."""
+    sim = Simulator(CONFIG)
+    sim.command_thruster(0, 30.0)
+    sim.command_thruster(1, 20.0)
+    steps = []
+    for _ in range(int(1.0 / CONFIG.dt)):
+        sim.command_thruster(0, 30.0)    # the right thruster's stream has stopped
+        steps.append(sim.step())
+    assert np.array_equal(steps[0].thrust_command, [30.0, 20.0])
+    assert np.array_equal(steps[-1].thrust_command, [30.0, 0.0]) and steps[-1].watchdog
+    with pytest.raises(InvalidInput):
+        sim.command_thruster(1, math.nan)
+
+
 def test_command_saturates_and_rejects_non_finite():
     sim = Simulator(CONFIG)
     sim.command_thrust(100.0, -100.0)

@@ -91,7 +91,6 @@ class SimNode(Node):
             raise ConfigError('sim.fault_schedule' if sim_config.fault_schedule else 'sim', str(error)) from error
         self.done = Future()
         self.health = InputHealth(self)
-        self.thrust = {side: 0.0 for side in THRUSTERS}
         self._create_publishers()
         for side in THRUSTERS:
             topic = f'thrusters/{side}/thrust'
@@ -135,8 +134,7 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def on_thrust(self, side: str, value: float) -> None:
-        self.thrust[side] = value
-        self.sim.command_thrust(self.thrust['left'], self.thrust['right'])
+        self.sim.command_thruster(THRUSTERS.index(side), value)
 
     # ------------------------------------------------------------------ stepping
     def tick(self) -> None:

@@ -91,7 +91,7 @@ class SimStep:
         camera_due: a camera frame is due (call ``render_camera``).
         thrust_command: (2,) [N] command after watchdog, estop and saturation.
         thrust_applied: (2,) [N] force the thrusters delivered (lag, efficiency).
-        watchdog: the thrust was zeroed because no recent command arrived.
+        watchdog: a thruster's thrust was zeroed because no recent command arrived for it.
         estop: the emergency stop is engaged.
         active_faults: faults active during the step.
         grounded: the boat is held at the shore (water shallower than its draft).
@@ -150,7 +150,7 @@ class Simulator:
         self._depth = depth
         self._steps = 0
         self._command = np.zeros(2)
-        self._command_time = -math.inf
+        self._command_time = np.full(2, -math.inf)   # per thruster: each has its own watchdog
         self._estop = False
 
     # ------------------------------------------------------------------ inputs
@@ -173,7 +173,19 @@ class Simulator:
         if not (math.isfinite(left) and math.isfinite(right)):
             raise InvalidInput('nan', f'thrust command ({left}, {right}) is not finite')
         self._command = np.array([float(left), float(right)])
-        self._command_time = self.elapsed
+        self._command_time[:] = self.elapsed
+
+    def command_thruster(self, index: int, thrust: float):
+        """Command [N] one thruster (0 left, 1 right), as its own topic delivers it; each
+        thruster's watchdog only counts its own commands.
+
+        Raises:
+            InvalidInput: the value is NaN or infinite (the previous command stays).
+        """
+        if not math.isfinite(thrust):
+            raise InvalidInput('nan', f'thrust command {thrust} for thruster {index} is not finite')
+        self._command[index] = float(thrust)
+        self._command_time[index] = self.elapsed
 
     def set_estop(self, engaged: bool):
         """Engage (True) or release (False) the emergency stop."""
@@ -199,11 +211,10 @@ class Simulator:
         t0 = self.elapsed
         faults = self.faults.active(t0) if self.faults.faults else []
         effects = self.faults.effects(t0) if faults else NO_EFFECTS
-        watchdog = t0 - self._command_time > c.thrust_timeout
-        if self._estop or watchdog:
-            command = np.zeros(2)
-        else:
-            command = vessel.saturate_thrust(self._command, c.vessel)
+        stale = t0 - self._command_time > c.thrust_timeout
+        watchdog = bool(stale.any())
+        command = np.zeros(2) if self._estop else vessel.saturate_thrust(
+            np.where(stale, 0.0, self._command), c.vessel)
         old = self._state
         current = self.current.velocity(old[0], old[1], t0, depth=self._depth)
         wind = self.wind.velocity
