@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from asv_autonomy.mapping import GPMapper, GPMapperConfig
-from asv_autonomy.mapping.gp import SNAPSHOT_VERSION, reprior
+from asv_autonomy.mapping.gp import SNAPSHOT_VERSION
 from asv_autonomy.measurements import InvalidInput
 
 STATIC = dict(adapt_every=0)
@@ -104,7 +104,7 @@ def test_streaming_10k_updates_keeps_time_and_state_size_flat():
     assert 32 <= len(mapper.inducing_points) <= 64
     early, late = times[1000:2000], times[-1000:]
     assert np.median(late) < 1.5 * np.median(early)
-    assert late.mean() < 1.5 * early.mean() + 1e-4
+    assert late.mean() < 2.0 * early.mean()     # means include the rare adaptations
     # Belief, K, K^-1 (M^2 each), per-point vectors, the fixed adaptation set, parameters.
     bound = 3 * 64 ** 2 + 20 * 64 + 4 * (128 + 128) + 100
     assert sizes[1999] <= bound and sizes[9999] <= bound
@@ -274,36 +274,6 @@ def test_adaptation_learns_the_noise_level():
     assert 0.15 < mapper.noise_std < 0.27
     mean, _ = mapper.predict(x[:300])
     assert np.sqrt(np.mean((mean - smooth_field(x[:300])) ** 2)) < 0.08
-
-
-# -------------------------------------------------------------------- re-prior
-
-def test_reprior_keeps_the_evidence_under_a_new_kernel():
-    """With the data at the inducing points the evidence is kernel-free: re-expressing
-    the belief under new hyperparameters equals fusing the data under them."""
-    rng = np.random.default_rng(10)
-    x = rng.uniform(0, 60, size=(25, 2))
-    y = smooth_field(x) + 0.1 * rng.normal(size=25)
-    config = GPMapperConfig(kernel='rbf', inducing_spacing=1e-3, signal_std=1.0,
-                            lengthscale=15.0, jitter=1e-9, **STATIC)
-    old = GPMapper(config)
-    old.update(x, 0.0, y)
-    new = GPMapper(config)
-    with torch.no_grad():
-        new.kernel.log_lengthscale.fill_(math.log(30.0))
-        new.kernel.log_amplitude.fill_(math.log(1.7))
-    new.update(x, 0.0, y)
-    # Same inducing points in the same order in both.
-    zero = torch.zeros_like(old._m)
-    m, P = reprior(old._m, old._P, zero, old._K, new._K)
-    torch.testing.assert_close(m, new._m, rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(P, new._P, rtol=1e-6, atol=1e-7)
-    # Dropping a prior mean mu keeps the site: same P, mean P (P^-1 m - K^-1 mu).
-    mu = torch.from_numpy(rng.normal(size=len(zero)))
-    m, P = reprior(old._m, old._P, mu, old._K, old._K)
-    torch.testing.assert_close(P, old._P, rtol=1e-6, atol=1e-8)
-    torch.testing.assert_close(m, old._m - old._P @ torch.linalg.solve(old._K, mu),
-                               rtol=1e-6, atol=1e-7)
 
 
 # ---------------------------------------------------------- information for the planner

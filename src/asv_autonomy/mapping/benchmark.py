@@ -414,14 +414,18 @@ class MapModel:
 INITIAL_LENGTHSCALE = 0.2   # standardised units (training extent = 2): every RBF model
 
 
+INITIAL_SPACING = 0.02   # standardised units, see StreamingMapper
+
+
 class StreamingMapper(MapModel):
     """The project's GPMapper, fed ``batch`` samples per ``update`` call in order.
 
     Default GPMapperConfig except ``max_inducing`` = M, ``seed``, the kernel
-    (``asv-stationary``: 'rbf') and its two lengths, which are in map metres and tuned
-    for the simulated lake: as for a survey area, ``inducing_spacing`` is the training
-    extent / sqrt(M) (M points tile the area) and the initial ``lengthscale`` is the one
-    the gpytorch models start from. The mapper normalises values itself (running
+    (``asv-stationary``: 'rbf') and its two lengths (standardised units: the training box
+    spans [-1, 1]): ``inducing_spacing`` starts fine (``INITIAL_SPACING``; the mapper
+    coarsens it evenly once the budget M is full, so a fine start uses the whole budget,
+    where extent / sqrt(M) left half of it unused on survey tracks) and the initial
+    ``lengthscale`` is the one the gpytorch models start from. The mapper normalises values itself (running
     mean / std), so it gets no hindsight of the training set's statistics beyond the
     shared standardisation.
     """
@@ -429,7 +433,7 @@ class StreamingMapper(MapModel):
     def __init__(self, settings: BenchSettings, seed: int, kernel: str | None):
         from asv_autonomy.mapping.gp import GPMapper, GPMapperConfig
         overrides = {'max_inducing': settings.inducing, 'seed': seed,
-                     'inducing_spacing': 2.0 / math.sqrt(settings.inducing),
+                     'inducing_spacing': INITIAL_SPACING,
                      'lengthscale': INITIAL_LENGTHSCALE}
         if kernel is not None:
             overrides['kernel'] = kernel

@@ -56,7 +56,6 @@ from __future__ import annotations
 import math
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -65,6 +64,7 @@ from torch import Tensor
 
 from ..measurements import InvalidInput
 from .kernels import KERNELS, AttentiveKernel, Kernel, make_kernel, ou_correlation
+from .streaming import InducingSet, SampleBuffer, reprior, torch_threads, zeros
 
 SNAPSHOT_VERSION = 1
 _BLOCK = 128            # samples per Kalman block (S is at most _BLOCK x _BLOCK)
@@ -74,7 +74,7 @@ _NETWORK_LR_RATIO = 0.1  # attentive network learning rate / adapt_lr (it overfi
 _EXCHANGE_GAIN = 2.0     # a full inducing set swaps a point only if det K_ZZ grows this much
 _SYMMETRIZE_EVERY = 64   # Kalman updates between re-symmetrisations of P
 _COPY_JITTERS = 10.0     # a sample with less new prior variance (in jitters) is a copy
-_SPACING_GROWTH = 1.2  # coarsening step of the inducing spacing (halves density)
+_SPACING_GROWTH = math.sqrt(2.0)  # coarsening step of the inducing spacing (halves density)
 
 
 @dataclass(frozen=True)
@@ -158,189 +158,6 @@ class GPMapperConfig:
             raise ValueError('jitter must be < 0.1 and noise_floor < 1 (relative values)')
 
 
-class _SampleBuffer:
-    """The adaptation set: the last ``window`` samples plus a uniform reservoir of older ones.
-
-    Rows are (x [m], y [m], t [s], value). Reservoir sampling ("algorithm R") draws from a
-    counter-based hash, so the buffer needs no RNG state to be saved.
-    """
-
-    def __init__(self, window: int, reservoir: int, seed: int):
-        self.window = np.zeros((window, 4))
-        self.reservoir = np.zeros((reservoir, 4))
-        self.seed = seed
-        self.count = 0      # samples ever added
-        self.offered = 0    # samples that left the window
-
-    @property
-    def complete(self) -> bool:
-        """True while every sample ever added is still stored."""
-        return self.offered <= len(self.reservoir)
-
-    def add(self, rows: np.ndarray) -> None:
-        W = len(self.window)
-        for row in rows:
-            slot = self.count % W
-            if self.count >= W:
-                self._offer(self.window[slot])
-            self.window[slot] = row
-            self.count += 1
-
-    def _offer(self, row: np.ndarray) -> None:
-        R = len(self.reservoir)
-        self.offered += 1
-        if self.offered <= R:
-            self.reservoir[self.offered - 1] = row
-        elif R:
-            j = _splitmix64(self.seed * 0x9E3779B97F4A7C15 + self.offered) % self.offered
-            if j < R:
-                self.reservoir[j] = row
-
-    def data(self) -> np.ndarray:
-        """Stored rows, reservoir first, then the window oldest first. Shapes: -> (n, 4)"""
-        W = len(self.window)
-        n_win = min(self.count, W)
-        start = self.count % W if self.count >= W else 0
-        window = np.roll(self.window, -start, axis=0)[:n_win]
-        return np.concatenate([self.reservoir[:min(self.offered, len(self.reservoir))],
-                               window])
-
-    def state(self) -> dict:
-        return {'window': torch.from_numpy(self.window.copy()),
-                'reservoir': torch.from_numpy(self.reservoir.copy()),
-                'count': self.count, 'offered': self.offered}
-
-    def load(self, state: dict) -> None:
-        window, reservoir = state['window'].numpy(), state['reservoir'].numpy()
-        if window.shape != self.window.shape or reservoir.shape != self.reservoir.shape:
-            raise ValueError('sample buffer shape does not match adapt_window/adapt_reservoir')
-        self.window, self.reservoir = window.copy(), reservoir.copy()
-        self.count, self.offered = int(state['count']), int(state['offered'])
-
-
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return x ^ (x >> 31)
-
-
-def reprior(m: Tensor, P: Tensor, prior_mean: Tensor, K_old: Tensor,
-            K_new: Tensor) -> tuple[Tensor, Tensor]:
-    """Re-express a Gaussian belief under a new prior, keeping the data's evidence.
-
-    The evidence is the Gaussian site N(m, P) / N(prior_mean, K_old); the result is
-    N(0, K_new) times that site (Bui et al. 2017). Computed in whitened coordinates with
-    eigen-decompositions so the result is symmetric PSD by construction.
-
-    Shapes:
-        m: (M,), P: (M, M), prior_mean: (M,), K_old: (M, M), K_new: (M, M) -> (M,), (M, M)
-    """
-    L_old = torch.linalg.cholesky(K_old)
-    L_new = torch.linalg.cholesky(K_new)
-
-    def solve(B: Tensor) -> Tensor:  # L_old^-1 B
-        return torch.linalg.solve_triangular(L_old, B, upper=False)
-
-    Pw = solve(solve(P).T)                                # L^-1 P L^-T
-    p, U = torch.linalg.eigh(0.5 * (Pw + Pw.T))
-    p = p.clamp(1e-12, 1.0)
-    lam = 1.0 / p - 1.0                                   # whitened site precision
-    mw = solve((m - prior_mean)[:, None])[:, 0]
-    eta_w = U @ ((U.T @ mw) / p)                          # site natural mean (whitened)
-    shift = solve(prior_mean[:, None])[:, 0]              # old prior mean, whitened
-    # Site in the new whitened coordinates v = L_new^-1 u: precision T^T Lambda_w T.
-    T = solve(L_new)
-    F = T.T @ (U * lam.sqrt())
-    eta_v = T.T @ (eta_w + U @ (lam * (U.T @ shift)))
-    s, V = torch.linalg.eigh(F @ F.T)
-    Pv = (V / (1.0 + s.clamp_min(0.0))) @ V.T
-    P_new = L_new @ Pv @ L_new.T
-    return L_new @ (Pv @ eta_v), 0.5 * (P_new + P_new.T)
-
-
-@contextmanager
-def _torch_threads(n: int):
-    """Run with n torch intra-op threads (0: leave the setting alone)."""
-    previous = torch.get_num_threads()
-    if n == 0 or n == previous:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class _InducingSet:
-    """Inducing points Z, their embeddings, K_ZZ (+ jitter), its inverse and the belief
-    N(m, P), stored in buffers of capacity M + 1 so that adding a point or removing one
-    (the last point takes its slot) moves O(M) data; the views below are the live state.
-    """
-
-    def __init__(self, capacity: int, embed_dim: int):
-        self.n = 0
-        self._Z = _zeros(capacity, 2)
-        self._E = _zeros(capacity, embed_dim)
-        self._K = _zeros(capacity, capacity)
-        self._Kinv = _zeros(capacity, capacity)
-        self._P = _zeros(capacity, capacity)
-        self._m = _zeros(capacity)
-
-    Z = property(lambda self: self._Z[:self.n], doc='[m] (n, 2)')
-    E = property(lambda self: self._E[:self.n], doc='kernel embeddings (n, e)')
-    K = property(lambda self: self._K[:self.n, :self.n], doc='K_ZZ + jitter (n, n)')
-    Kinv = property(lambda self: self._Kinv[:self.n, :self.n], doc='(K_ZZ + jitter)^-1')
-    P = property(lambda self: self._P[:self.n, :self.n], doc='belief covariance (n, n)')
-    m = property(lambda self: self._m[:self.n], doc='belief mean (n,)')
-
-    def assign(self, **values: Tensor) -> None:
-        """Overwrite some of Z, E, K, Kinv, P, m (all with the same n)."""
-        for name, value in values.items():
-            self.n = len(value)
-            buffer = getattr(self, '_' + name)
-            if name in ('Z', 'E', 'm'):
-                buffer[:self.n] = value
-            else:
-                buffer[:self.n, :self.n] = value
-
-    def append(self, z: Tensor, e: Tensor, k: Tensor, prior_var: float, a: Tensor,
-               c: float) -> None:
-        """Add point z with cross-covariances k, prior variance, a = K^-1 k and its
-        conditional variance c; its value's belief is the exact conditional prior.
-
-        Shapes: z: (2,), e: (e,), k: (n,), a: (n,)
-        """
-        n = self.n
-        Pa = self.P @ a
-        for M, column, corner in ((self._K, k, prior_var), (self._P, Pa, float(a @ Pa) + c)):
-            M[n, :n] = column
-            M[:n, n] = column
-            M[n, n] = corner
-        self.Kinv.addr_(a, a, alpha=1.0 / c)
-        self._Kinv[n, :n] = -a / c
-        self._Kinv[:n, n] = -a / c
-        self._Kinv[n, n] = 1.0 / c
-        self._m[n] = a @ self.m
-        self._Z[n], self._E[n] = z, e
-        self.n = n + 1
-
-    def remove(self, j: int) -> None:
-        """Marginalise point j out (drop its row and column)."""
-        Kinv = self.Kinv
-        column = Kinv[:, j].clone()
-        Kinv.addr_(column, column, alpha=-1.0 / float(column[j]))  # Schur complement
-        last = self.n - 1
-        if j != last:
-            for M in (self._K, self._Kinv, self._P):
-                M[j, :last + 1] = M[last, :last + 1]
-                M[:last + 1, j] = M[:last + 1, last]
-            for v in (self._m, self._Z, self._E):
-                v[j] = v[last]
-        self.n = last
-
-
 class GPMapper:
     """Streaming sparse spatio-temporal GP map of one scalar field (see the module docstring).
 
@@ -361,7 +178,7 @@ class GPMapper:
         if network:  # network weights take smaller steps than the log-scale hyperparameters
             groups.append({'params': network, 'lr': config.adapt_lr * _NETWORK_LR_RATIO})
         self._optimizer = torch.optim.Adam(groups, lr=config.adapt_lr)
-        self._buffer = _SampleBuffer(config.adapt_window, config.adapt_reservoir, config.seed)
+        self._buffer = SampleBuffer(config.adapt_window, config.adapt_reservoir, config.seed)
         self._num_samples = 0
         self._stats = np.zeros(3)       # Welford count, mean, M2 of the raw values
         self._mu = 0.0
@@ -370,14 +187,14 @@ class GPMapper:
         self._next_adapt = (min(config.adapt_warmup, config.adapt_every)
                             if config.adapt_every else math.inf)
         self._t: float | None = None
-        self._ind = _InducingSet(config.max_inducing + 1,
-                                 self._embed(_zeros(0, 2)).shape[1])
+        self._ind = InducingSet(config.max_inducing + 1,
+                                 self._embed(zeros(0, 2)).shape[1])
         self._spacing = config.inducing_spacing
         self._changes = 0
         self._fused = 0
         self._cache: tuple[Tensor, Tensor] | None = None
 
-    # Live views of the inducing state (see _InducingSet).
+    # Live views of the inducing state (see InducingSet).
     _Z = property(lambda self: self._ind.Z)
     _EZ = property(lambda self: self._ind.E)
     _K = property(lambda self: self._ind.K)
@@ -443,7 +260,7 @@ class GPMapper:
         y = np.broadcast_to(np.asarray(y, dtype=np.float64), (n,))
         if not (np.isfinite(xy).all() and np.isfinite(t).all() and np.isfinite(y).all()):
             raise InvalidInput('nan', 'non-finite position, time or value')
-        with _torch_threads(self.config.num_threads):
+        with torch_threads(self.config.num_threads):
             if self._num_samples == 0:
                 self._init_normalization(xy, y)
             self._num_samples += n
@@ -476,9 +293,9 @@ class GPMapper:
         """
         xy = self._check_points(xy, 'xy')
         phi = self._decay(t)
-        mean = _zeros(len(xy))
+        mean = zeros(len(xy))
         var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
-        with _torch_threads(self.config.num_threads), torch.no_grad():
+        with torch_threads(self.config.num_threads), torch.no_grad():
             if len(self._Z):
                 alpha, C = self._predictive()
                 for s in range(0, len(xy), _PREDICT_CHUNK):
@@ -513,7 +330,7 @@ class GPMapper:
         C, S = cand.shape[:2]
         if not len(self._Z) or C == 0:
             return np.zeros(C)
-        with _torch_threads(self.config.num_threads), torch.no_grad():
+        with torch_threads(self.config.num_threads), torch.no_grad():
             A, r = self._observation_model(torch.from_numpy(cand.reshape(-1, 2)))
             A = A.reshape(C, S, -1)
             G = A @ self._P                                          # (C, S, M)
@@ -753,7 +570,7 @@ class GPMapper:
             start = pos
             while start < stop:
                 if not self._ind.n:
-                    self._place(xy[start], E[start - pos], _zeros(0), _zeros(0),
+                    self._place(xy[start], E[start - pos], zeros(0), zeros(0),
                                 self._amp() + self._jitter())
                 A, q, Kx = self._projection(E[start - pos:])
                 i = self._first_candidate(xy[start:stop], q) if place else None
@@ -867,7 +684,7 @@ class GPMapper:
             d2[j], d2[:, j] = d2[last], d2[:, last]
             d2[j, j] = math.inf
             d2 = d2[:last, :last]
-        self._changes += self.config.max_inducing  # force a refresh of K^-1
+        self._refresh_inverse()  # after many Schur downdates
 
     def _follow_resolution(self) -> None:
         """Attentive kernel: keep its shortest lengthscale at least half the spacing (the
@@ -985,10 +802,6 @@ class GPMapper:
                     for p, b in zip(params, before):
                         p.copy_(b)
                 break
-
-
-def _zeros(*shape: int) -> Tensor:
-    return torch.zeros(shape, dtype=torch.float64)
 
 
 def _config_differences(stored, config: GPMapperConfig) -> list[str]:
