@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import time
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 from asv_autonomy.bagio import BagError, bag_info
 from asv_autonomy.cli.common import CliError, with_fastdds_profile
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def register(subparsers) -> None:
@@ -114,23 +110,13 @@ def run_info(args) -> int:
     return 0
 
 
-@contextmanager
 def _ros(stop: list):
-    """rclpy initialised for this process, with SIGINT/SIGTERM/SIGHUP only setting `stop`
-    so that the bag is always closed properly."""
+    """rclpy for this process (discovery on localhost unless the user chose otherwise, the
+    project's Fast DDS profile); signals only append to ``stop`` so bags always close."""
     os.environ.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     os.environ.update(with_fastdds_profile(dict(os.environ)))
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-
-    previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in STOP_SIGNALS}
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
-    try:
-        yield
-    finally:
-        rclpy.try_shutdown()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    from asv_autonomy.ros.spin import rclpy_until_signal
+    return rclpy_until_signal(stop)
 
 
 def run_record(args) -> int:
@@ -146,10 +132,9 @@ def run_record(args) -> int:
         raise CliError(str(error)) from None
     stop: list = []
     with _ros(stop):
-        from rclpy.experimental import EventsExecutor
         try:
             with BagRecorder(config) as recorder:
-                recorder.spin(EventsExecutor(), lambda: bool(stop))
+                recorder.spin(should_stop=lambda: bool(stop))
         except OSError as error:  # disk full, permissions: the bag is closed as far as possible
             raise CliError(f'cannot write bag {output}: {error}') from None
     total = sum(recorder.counts.values())

@@ -7,12 +7,15 @@ A node module ends with::
 """
 from __future__ import annotations
 
+import signal
+from contextlib import contextmanager
 from typing import Callable, Sequence
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from asv_autonomy.ros.params import ConfigError, unused_overrides
 
@@ -61,3 +64,20 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
             node.destroy_node()
         rclpy.try_shutdown()
     return EXIT_OK
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextmanager
+def rclpy_until_signal(stop: list):
+    """rclpy initialised for this process; SIGINT/SIGTERM/SIGHUP only append to ``stop``,
+    so tools that must finish their work (close a bag) decide when to leave."""
+    previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in STOP_SIGNALS}
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        yield
+    finally:
+        rclpy.try_shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
