@@ -41,3 +41,13 @@ def ros_env(monkeypatch) -> dict:
     monkeypatch.setenv('ROS_DOMAIN_ID', domain)
     monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
     return dict(os.environ)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny torch problems: one thread is as fast, and far faster on a busy 2-core machine."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -9,14 +9,7 @@ from asv_autonomy.cli.main import main
 from asv_autonomy.mapping.benchmark import RESULT_KEYS
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny problems: one thread is as fast, and far faster on a busy 2-core machine."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture

@@ -8,14 +8,7 @@ import pytest
 from asv_autonomy.mapping import benchmark as bench
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny problems: one thread is as fast, and far faster on a busy 2-core machine."""
-    import torch
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 # ---------------------------------------------------------------------------------- loaders
