@@ -103,8 +103,9 @@ def test_streaming_10k_updates_keeps_time_and_state_size_flat():
             sizes[i] = sum(v.numel() for v in _tensors(mapper.state_dict()))
     assert 32 <= len(mapper.inducing_points) <= 64
     early, late = times[1000:2000], times[-1000:]
-    assert np.median(late) < 1.5 * np.median(early)
-    assert late.mean() < 2.0 * early.mean()     # means include the rare adaptations
+    # Growth linear in N would make the late updates ~6x slower; 3x leaves room for a busy CPU.
+    assert np.median(late) < 3.0 * np.median(early)
+    assert late.mean() < 3.0 * early.mean()     # means include the rare adaptations
     # Belief, K, K^-1 (M^2 each), per-point vectors, the fixed adaptation set, parameters.
     bound = 3 * 64 ** 2 + 20 * 64 + 4 * (128 + 128) + 100
     assert sizes[1999] <= bound and sizes[9999] <= bound
