@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock as RosClock, ClockType
-from rclpy.node import Node
+from rclpy.node import Node, NodeNameNonExistentError
 from rclpy.task import Future
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import (CameraInfo, Image, Imu, NavSatFix, PointCloud2, Range,
@@ -37,9 +37,14 @@ THRUSTERS = ('left', 'right')
 class SimNodeConfig:
     """Args:
         duration: [s] simulated time after which the node exits (0: run until stopped).
-        start_delay: [s] wall time the clock holds at the start, so that nodes and
-            recorders started with the simulator discover its topics before the first
-            readings.
+        start_delay: [s] wall time the clock still holds once the graph is up (see
+            ``wait_for_nodes``), so that the other nodes discover each other too.
+        wait_for_nodes: names of nodes (in the simulator's namespace) that must be running
+            with their subscriptions before the clock starts: the mission begins when
+            localization, mapping and the controller are up, however long their start
+            takes on a loaded machine.
+        wait_timeout: [s] wall time after which the clock starts anyway (with a warning
+            naming what is missing), so a simulator run on its own still runs.
         real_time_factor: simulated seconds per wall second.
         tick_rate: [Hz] wall-clock rate of the stepping timer (several steps per tick at
             high real-time factors).
@@ -52,7 +57,9 @@ class SimNodeConfig:
     """
 
     duration: float = 0.0
-    start_delay: float = 2.0
+    start_delay: float = 1.0
+    wait_for_nodes: tuple[str, ...] = ()
+    wait_timeout: float = 60.0
     real_time_factor: float = 1.0
     tick_rate: float = 100.0
     max_lag: float = 1.0
@@ -67,7 +74,7 @@ class SimNodeConfig:
     camera_frame: str = 'camera_link'
 
     def __post_init__(self):
-        for name in ('duration', 'start_delay'):
+        for name in ('duration', 'start_delay', 'wait_timeout'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f'{name} must be >= 0 s, got {value}')
@@ -103,7 +110,9 @@ class SimNode(Node):
         self._next_truth = self._next_temperature = self._next_faults = self.sim.time
         self._faults_were_active = False
         self._publish_static_truth()
-        self._wall_start = time.monotonic() + self.config.start_delay
+        self._waiting_since = time.monotonic()
+        self._wall_start = None          # set once the graph is up
+        self._next_graph_check = 0.0
         self._elapsed_at_start = self.sim.elapsed
         self._achieved = (time.monotonic(), self.sim.elapsed)
         self.achieved_rtf = 0.0
@@ -142,6 +151,9 @@ class SimNode(Node):
             return
         cfg = self.config
         now = time.monotonic()
+        if self._wall_start is None:
+            self._wait_for_graph(now)
+            return
         if now < self._wall_start:
             return
         target = self._elapsed_at_start + (now - self._wall_start) * cfg.real_time_factor
@@ -160,6 +172,38 @@ class SimNode(Node):
         if now - wall0 >= 2.0:
             self.achieved_rtf = (self.sim.elapsed - sim0) / (now - wall0)
             self._achieved = (now, self.sim.elapsed)
+
+    def missing_nodes(self) -> list[str]:
+        """The ``wait_for_nodes`` not yet in the graph with a subscription."""
+        namespace = self.get_namespace()
+        running = set(self.get_node_names_and_namespaces())
+        missing = []
+        for name in self.config.wait_for_nodes:
+            try:
+                up = (name, namespace) in running and bool(
+                    self.get_subscriber_names_and_types_by_node(name, namespace))
+            except NodeNameNonExistentError:      # left the graph since the listing
+                up = False
+            if not up:
+                missing.append(name)
+        return missing
+
+    def _wait_for_graph(self, now: float) -> None:
+        if now < self._next_graph_check:
+            return
+        self._next_graph_check = now + 0.1
+        missing = self.missing_nodes()
+        waited = now - self._waiting_since
+        if missing and waited < self.config.wait_timeout:
+            return
+        if missing:
+            self.get_logger().warning(f'starting after {waited:.1f} s without the node(s) '
+                                      + ', '.join(missing))
+        else:
+            self.get_logger().info(f'graph up after {waited:.1f} s: starting the clock in '
+                                   f'{self.config.start_delay} s')
+        self._wall_start = now + self.config.start_delay
+        self._achieved = (self._wall_start, self.sim.elapsed)
 
     def publish_step(self, step) -> None:
         cfg = self.config
