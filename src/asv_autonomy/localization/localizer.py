@@ -54,6 +54,19 @@ class LocalizationConfig:
             separate topics, so under load a fix can queue behind several IMU samples.
         imu_timeout: [s] beyond this gap without IMU the prediction uses zero acceleration
             and zero turn rate instead of holding the last sample.
+        unaided_turn_rate_density, unaided_accel_density: [rad/s/sqrt(Hz)],
+            [m/s^2/sqrt(Hz)] process noise of the prediction without IMU: the boat's turns
+            and speed changes are then unknown, not the IMU's small noise.
+        imu_wait: [s] after the first usable fix with no IMU heading for this long, the
+            filter starts without IMU (GNSS only, e.g. a replayed NMEA log): the heading is
+            the course over ground between two fixes ``init_baseline`` apart.
+        init_baseline: [m] distance between the two fixes of a GNSS-only start.
+        init_course_interval: [s] the two fixes of a GNSS-only start are at most this far
+            apart in time (the boat may turn in between).
+        init_course_sigma: [rad] heading sigma added to a course over ground (leeway, drift).
+        unaided_sway_sigma: [m/s] without IMU, each fused fix also tells the filter that
+            the sway is about zero with this sigma: GNSS alone observes the velocity over
+            ground, not how it splits into heading and surge/sway.
         gnss_timeout: [s] no GNSS fused for this long -> ``dead_reckoning`` status.
         max_dead_reckoning: [s] no GNSS fused for this long -> the estimate is dropped
             (``estimate()`` returns None) until the next fix re-initialises the filter.
@@ -80,6 +93,13 @@ class LocalizationConfig:
     init_max_skew: float = 0.5
     late_tolerance: float = 1.0
     imu_timeout: float = 0.5
+    unaided_turn_rate_density: float = 0.5
+    unaided_accel_density: float = 0.3
+    imu_wait: float = 2.0
+    init_baseline: float = 5.0
+    init_course_interval: float = 30.0
+    init_course_sigma: float = 0.3
+    unaided_sway_sigma: float = 0.3
     gnss_timeout: float = 1.5
     max_dead_reckoning: float = 60.0
     max_step: float = 0.05
@@ -91,6 +111,9 @@ class LocalizationConfig:
                     'accel_bias_walk', 'heading_sigma', 'heading_sigma_min', 'gnss_sigma',
                     'gnss_sigma_min', 'gnss_sigma_max', 'gnss_gate', 'init_speed_sigma',
                     'init_gyro_bias_sigma', 'init_accel_bias_sigma', 'imu_timeout',
+                    'unaided_turn_rate_density', 'unaided_accel_density', 'imu_wait',
+                    'init_baseline', 'init_course_interval', 'init_course_sigma',
+                    'unaided_sway_sigma',
                     'gnss_timeout', 'max_dead_reckoning', 'max_step')
         for name in positive:
             value = getattr(self, name)
@@ -126,6 +149,7 @@ class LocalizerStatus:
         last_imu_stamp, last_gnss_stamp: [s] newest IMU sample / fused GNSS fix, NaN if none.
         dead_reckoning: no GNSS fused for more than ``gnss_timeout``.
         imu_stale: no IMU for more than ``imu_timeout`` at the filter time.
+        gnss_only: the filter started without IMU (heading from the course over ground).
         gnss_fused, gnss_no_fix, gnss_poor, gnss_outliers: fix counts (fused; FIX_NONE or
             NaN position; covariance above ``gnss_sigma_max``; rejected by the gate).
         resets: times the estimate was dropped (dead reckoning too long, or GNSS persistently
@@ -141,6 +165,7 @@ class LocalizerStatus:
     last_gnss_stamp: float
     dead_reckoning: bool
     imu_stale: bool
+    gnss_only: bool
     gnss_fused: int
     gnss_no_fix: int
     gnss_poor: int
@@ -181,11 +206,17 @@ class Localizer:
         self._enu = LocalENU(config.datum)
         self._noise = np.array([config.gyro_noise_density, config.accel_noise_density,
                                 config.gyro_bias_walk, config.accel_bias_walk]) ** 2
+        self._unaided_noise = np.array([
+            config.unaided_turn_rate_density, config.unaided_accel_density,
+            config.gyro_bias_walk, config.accel_bias_walk]) ** 2
         self._lever = np.asarray(config.gnss_lever_arm, float)
         self._t = math.nan
         self._imu: _ImuInput | None = None
         self._imu_period = config.max_step
         self._pending: _Fix | None = None
+        self._first_pending = math.nan     # [s] first fix since the estimate was dropped
+        self._course_anchor: _Fix | None = None   # first fix of a GNSS-only start
+        self._gnss_only = False
         self._x: np.ndarray | None = None
         self._P: np.ndarray | None = None
         self._last_fix = math.nan
@@ -266,7 +297,10 @@ class Localizer:
             self._advance_clock(stamp)
             self._pending = meas
             return self._try_initialise()
-        return self._fuse_fix(meas)
+        fused = self._fuse_fix(meas)
+        if fused and not self._imu_fresh():
+            self._constrain_sway()
+        return fused
 
     # ---------------------------------------------------------------- outputs
     def estimate(self) -> PlanarOdometry | None:
@@ -296,6 +330,7 @@ class Localizer:
             last_gnss_stamp=self._last_fix,
             dead_reckoning=self._x is not None and since_fix > self.config.gnss_timeout,
             imu_stale=math.isfinite(self._t) and not self._imu_fresh(),
+            gnss_only=self._x is not None and self._gnss_only,
             last_nis=self._last_nis, gyro_bias=float(bias[0]),
             accel_bias=(float(bias[1]), float(bias[2])), **self._counts)
 
@@ -360,13 +395,12 @@ class Localizer:
         """Propagate to ``stamp`` with the IMU rates (zero motion input when ``imu`` is None)."""
         dt = stamp - self._t
         steps = max(1, math.ceil(dt / self.config.max_step))
-        if imu is None:  # zero turn rate and zero acceleration
-            gyro, accel = self._x[BG], self._x[[BAX, BAY]]
+        if imu is None:  # zero turn rate and zero acceleration, both uncertain
+            gyro, accel, noise = self._x[BG], self._x[[BAX, BAY]], self._unaided_noise
         else:
-            gyro, accel = imu.gyro_z, imu.accel
+            gyro, accel, noise = imu.gyro_z, imu.accel, self._noise
         for _ in range(steps):
-            self._x, self._P = ekf.propagate(self._x, self._P, gyro, accel, dt / steps,
-                                             self._noise)
+            self._x, self._P = ekf.propagate(self._x, self._P, gyro, accel, dt / steps, noise)
         self._t = stamp
         if stamp - self._last_fix > self.config.max_dead_reckoning:
             self._counts['resets'] += 1
@@ -404,32 +438,73 @@ class Localizer:
         self._counts['gnss_fused'] += 1
         return True
 
+    def _constrain_sway(self) -> None:
+        """Pseudo-measurement v = 0 (a hull moves along its heading, give or take leeway)."""
+        H = np.zeros((1, STATE_SIZE))
+        H[0, V] = 1.0
+        self._x, self._P, _ = ekf.update(self._x, self._P, -self._x[[V]], H,
+                                         np.array([[self.config.unaided_sway_sigma ** 2]]))
+
     def _try_initialise(self) -> bool:
-        """Start from the pending fix and the latest IMU heading when close enough in time."""
+        """Start from the pending fix and the latest IMU heading when close enough in time,
+        or without IMU from the course over ground (see ``imu_wait``)."""
         fix, imu, cfg = self._pending, self._imu, self.config
-        if fix is None or imu is None or abs(fix.stamp - imu.stamp) > cfg.init_max_skew:
+        if fix is None:
             return False
-        c, s = math.cos(imu.yaw), math.sin(imu.yaw)
+        if not math.isfinite(self._first_pending):
+            self._first_pending = fix.stamp
+        if imu is not None and abs(fix.stamp - imu.stamp) <= cfg.init_max_skew:
+            self._start(fix, imu.yaw, imu.yaw_var, 0.0, cfg.init_speed_sigma ** 2)
+            self._gnss_only = False
+            return True
+        imu_silent = imu is None or fix.stamp - imu.stamp > cfg.imu_wait
+        if not (imu_silent and fix.stamp - self._first_pending >= cfg.imu_wait):
+            return False
+        anchor = self._course_anchor
+        if anchor is None or fix.stamp - anchor.stamp > cfg.init_course_interval:
+            self._course_anchor = fix
+            return False
+        travel = fix.position - anchor.position
+        distance = float(np.hypot(*travel))
+        if distance < cfg.init_baseline:
+            return False
+        # Heading = bearing of the travel; its sigma from both fixes' noise across the
+        # baseline, plus leeway/drift. Speed over ground along it.
+        across = float(np.trace(fix.covariance + anchor.covariance)) / 2.0
+        dt = max(fix.stamp - anchor.stamp, 1e-3)
+        self._start(fix, math.atan2(travel[1], travel[0]),
+                    across / distance ** 2 + cfg.init_course_sigma ** 2,
+                    distance / dt, 2.0 * across / dt ** 2 + (cfg.init_speed_sigma / 2.0) ** 2)
+        self._gnss_only = True
+        return True
+
+    def _start(self, fix: _Fix, yaw: float, yaw_var: float, speed: float,
+               speed_var: float) -> None:
+        cfg = self.config
+        c, s = math.cos(yaw), math.sin(yaw)
         x = np.zeros(STATE_SIZE)
         x[[X, Y]] = fix.position - np.array([[c, -s], [s, c]]) @ self._lever
-        x[YAW] = imu.yaw
+        x[YAW] = yaw
+        x[U] = speed
         P = np.zeros((STATE_SIZE, STATE_SIZE))
         # The fix may be up to init_max_skew away from the filter time at unknown speed.
         skew = self._t - fix.stamp
         P[:2, :2] = fix.covariance + np.eye(2) * (cfg.init_speed_sigma * skew) ** 2
-        P[YAW, YAW] = imu.yaw_var
-        P[U, U] = P[V, V] = cfg.init_speed_sigma ** 2
+        P[YAW, YAW] = yaw_var
+        P[U, U] = speed_var
+        P[V, V] = cfg.init_speed_sigma ** 2
         P[BG, BG] = cfg.init_gyro_bias_sigma ** 2
         P[BAX, BAX] = P[BAY, BAY] = cfg.init_accel_bias_sigma ** 2
         self._x, self._P = x, P
         self._last_fix = fix.stamp
-        self._pending = None
+        self._pending = self._course_anchor = None
+        self._first_pending = math.nan
         self._consecutive_outliers = 0
         self._counts['gnss_fused'] += 1
-        return True
 
     def _drop(self) -> None:
-        self._x = self._P = self._pending = None
+        self._x = self._P = self._pending = self._course_anchor = None
+        self._first_pending = math.nan
         self._consecutive_outliers = 0
 
 

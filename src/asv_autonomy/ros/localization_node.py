@@ -63,16 +63,22 @@ class LocalizationNode(Node):
     def on_imu(self, sample) -> None:
         self._restart_if_time_went_back(sample.stamp)
         self.localizer.imu(sample)
-        if sample.stamp - self._last_publish >= 1.0 / self.config.publish_rate:
-            estimate = self.localizer.estimate()
-            if estimate is not None:
-                self._last_publish = sample.stamp
-                self.odometry_pub.publish(cv.to_odometry(
-                    estimate, self.config.map_frame, self.config.base_frame))
+        self._publish_at(sample.stamp)
 
     def on_fix(self, fix) -> None:
         self._restart_if_time_went_back(fix.stamp)
         self.localizer.gnss(fix)
+        # Without IMU (GNSS-only boats, replayed NMEA logs) the fixes pace the output.
+        if self.localizer.status().imu_stale:
+            self._publish_at(fix.stamp)
+
+    def _publish_at(self, stamp: float) -> None:
+        if stamp - self._last_publish >= 1.0 / self.config.publish_rate:
+            estimate = self.localizer.estimate()
+            if estimate is not None:
+                self._last_publish = stamp
+                self.odometry_pub.publish(cv.to_odometry(
+                    estimate, self.config.map_frame, self.config.base_frame))
 
     def status_values(self) -> dict:
         status = asdict(self.localizer.status())
@@ -83,11 +89,12 @@ class LocalizationNode(Node):
     def condition(self) -> tuple[int, str]:
         status = self.localizer.status()
         if not status.initialised:
-            return cv.WARN, 'waiting for a GNSS fix and an IMU heading'
+            return cv.WARN, ('waiting for a GNSS fix and an IMU heading (without IMU: for '
+                             'the boat to move)')
         if status.dead_reckoning:
             return cv.WARN, 'dead reckoning: no GNSS fix'
         if status.imu_stale:
-            return cv.WARN, 'IMU silent'
+            return cv.WARN, 'IMU silent' + (': GNSS only' if status.gnss_only else '')
         return cv.OK, ''
 
 
