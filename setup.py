@@ -18,6 +18,12 @@ NODES = {
     'localization_node': 'asv_autonomy.ros.localization_node:main',
     'mapping_node': 'asv_autonomy.ros.mapping_node:main',
     'baseline_controller_node': 'asv_autonomy.ros.baseline_controller_node:main',
+    'bag_player_node': 'asv_autonomy.ros.bag_player_node:main',
+    'nmea_node': 'asv_autonomy.ros.nmea_node:main',
+    'ping1d_node': 'asv_autonomy.ros.ping1d_node:main',
+    'mavlink_node': 'asv_autonomy.ros.mavlink_node:main',
+    'gz_sonar_node': 'asv_autonomy.ros.gz_sonar_node:main',
+    'thrust_guard_node': 'asv_autonomy.ros.thrust_guard_node:main',
 }
 
 setup(
