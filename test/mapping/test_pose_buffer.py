@@ -59,7 +59,7 @@ def test_reading_ahead_of_odometry_waits_for_its_pose():
 
 
 def test_held_reading_in_an_odometry_gap_is_refused_when_the_pose_comes():
-    buffer = buffer_with(odom(1.0), tolerance=0.1, max_wait=2.0)
+    buffer = buffer_with(odom(1.0), tolerance=0.1, max_gap=0.5, max_wait=2.0)
     buffer.hold('t', 1.5, 15.0)
     buffer.add_pose(odom(2.0))
     placed, ((reading, error),) = buffer.release()
@@ -73,11 +73,23 @@ def test_held_reading_in_an_odometry_gap_is_refused_when_the_pose_comes():
 ])
 def test_readings_without_a_pose_are_refused(stamp, why):
     buffer = buffer_with(odom(0.9), odom(1.0), odom(1.2), odom(1.9), history=0.5,
-                         tolerance=0.1, max_wait=0.5)
+                         tolerance=0.1, max_gap=0.3, max_wait=0.5)
     with pytest.raises(InvalidInput) as error:
         buffer.hold('t', stamp, 1.0)
     assert error.value.reason == 'no_pose' and why in str(error.value)
     assert buffer.release() == ([], [])
+
+
+def test_slow_odometry_still_places_readings_between_its_poses():
+    # Odometry paced by 0.5 Hz fixes (a replayed NMEA log): a reading 1 s from both poses
+    # is interpolated; past the last pose only the tolerance counts.
+    buffer = buffer_with(odom(10.0, 0.0), odom(12.0, 6.0))
+    np.testing.assert_allclose(buffer.pose_at(11.0)[:2], [3.0, 0.0])
+    with pytest.raises(InvalidInput, match='nearest pose'):
+        buffer.pose_at(13.0)
+    gappy = buffer_with(odom(10.0), odom(14.0))   # 4 s apart: a gap (max_gap 3 s)
+    with pytest.raises(InvalidInput, match='nearest pose'):
+        gappy.pose_at(12.0)
 
 
 def test_readings_before_the_first_pose_wait_for_it():
@@ -131,7 +143,7 @@ def test_pose_out_of_order_is_refused_but_a_restart_clears_the_history():
 
 
 def test_history_is_bounded_and_old_readings_refused():
-    buffer = PoseBuffer(PoseBufferConfig(history=1.0))
+    buffer = PoseBuffer(PoseBufferConfig(history=1.0, max_gap=0.5))
     for k in range(2000):
         buffer.add_pose(odom(k * 0.05, x=k))
     assert len(buffer._stamps) < 100

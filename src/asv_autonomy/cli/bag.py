@@ -1,10 +1,11 @@
-"""`asv bag record|play|info`: rosbag2 MCAP bags without the ROS 2 command line tools.
+"""`asv bag record|play|info|from-nmea`: rosbag2 MCAP bags without the ROS 2 command line tools.
 
   asv bag record -a [-o BAG] [--exclude REGEX] [--use-sim-time] [--max-duration S]
   asv bag record TOPIC [TOPIC ...] [-o BAG]
   asv bag play BAG [--rate R] [--loop] [--start S] [--topics T ...] [--remap FROM:=TO ...]
                [--clock-rate HZ] [--delay S] [--wait-for-subscribers]
   asv bag info BAG
+  asv bag from-nmea LOG -o BAG [--date YYYY-MM-DD]
 
 Record and play confine DDS discovery to this machine
 (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) unless the variable is already set.
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from asv_autonomy.bagio import BagError, bag_info
@@ -67,6 +69,26 @@ def register(subparsers) -> None:
     info = verbs.add_parser('info', help='summarise a bag')
     info.add_argument('bag', help='bag directory or .mcap file')
     info.set_defaults(func=run_info)
+
+    from_nmea = verbs.add_parser(
+        'from-nmea', help='convert an NMEA 0183 log into a bag on the contract topics',
+        description='GGA/RMC/GLL -> sensors/gps/fix, DBT/DPT -> sensors/sonar/depth, MTW -> '
+                    'sensors/water/temperature, stamped with the UTC time of the sentences, '
+                    'so that the log replays with replay.launch.xml / asv replay.')
+    from_nmea.add_argument('log', type=Path, help='NMEA 0183 log (one sentence per line)')
+    from_nmea.add_argument('-o', '--out', type=Path, required=True,
+                           help='bag directory to create (must not exist)')
+    from_nmea.add_argument('--date', type=_iso_date, default=None, metavar='YYYY-MM-DD',
+                           help='UTC date of a log whose sentences have only a time of day '
+                                "(default: the log's first date, else 1970-01-01)")
+    from_nmea.set_defaults(func=run_from_nmea)
+
+
+def _iso_date(text: str):
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a YYYY-MM-DD date: {text!r}') from None
 
 
 def _size(size: int) -> str:
@@ -139,6 +161,30 @@ def run_record(args) -> int:
             raise CliError(f'cannot write bag {output}: {error}') from None
     total = sum(recorder.counts.values())
     print(f'recorded {total} messages on {len(recorder.counts)} topics into {output}')
+    return 0
+
+
+def run_from_nmea(args) -> int:
+    from asv_autonomy.ros.nmea_bag import NmeaBagConfig, nmea_to_bag
+    if args.out.exists():
+        raise CliError(f'{args.out} already exists: choose a new bag directory')
+    if not args.log.is_file():
+        raise CliError(f'{args.log}: no such NMEA log')
+
+    def progress(done: int, total: int) -> None:
+        print(f'\r[asv bag from-nmea] {done}/{total} lines', end='' if done < total else '\n',
+              file=sys.stderr, flush=True)
+
+    try:
+        summary = nmea_to_bag(args.log, args.out, NmeaBagConfig(date=args.date),
+                              progress=progress)
+    except (OSError, BagError, ValueError) as error:
+        raise CliError(str(error)) from None
+    duration = summary['end_s'] - summary['start_s']
+    print(f'wrote {sum(summary["messages"].values())} messages ({duration:.0f} s of log, '
+          f'{summary["date"]}) into {args.out}: '
+          + ', '.join(f'{topic} {n}' for topic, n in sorted(summary['messages'].items())))
+    print('parser counts: ' + ', '.join(f'{k} {v}' for k, v in summary['parser'].items()))
     return 0
 
 

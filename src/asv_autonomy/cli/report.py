@@ -27,6 +27,9 @@ VISIT_RADIUS_M = 5.0
 # Truth grid points this close to the true track [m] make the surveyed area of `map_rmse`.
 SURVEYED_RADIUS_M = 15.0
 UPDATE_P95_SUFFIX = '/update_ms_p95'
+# The contract topic each default map field is built from (raw readings shown when the bag
+# has no truth, e.g. a replayed real log).
+FIELD_TOPICS = {'sensors/sonar/depth': 'bathymetry', 'sensors/water/temperature': 'temperature'}
 
 
 @dataclass
@@ -42,6 +45,12 @@ class RunData:
     fields: dict = field(default_factory=dict)             # name -> (x, y, value) arrays
     maps: dict = field(default_factory=dict)               # name -> (x, y, mean, std), final
     map_update_ms_p95: dict = field(default_factory=dict)  # name -> [ms], last diagnostics
+    readings: dict = field(default_factory=dict)           # field -> (N, 2) t, value
+
+    @property
+    def track(self) -> np.ndarray:
+        """(N, 3) t, x, y of the boat: the truth when the bag has it, else the estimate."""
+        return self.truth if len(self.truth) else self.estimate
 
 
 def _relative(topic: str, namespace: str) -> str:
@@ -75,11 +84,12 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
     topics = bagio.bag_info(bag_path)['topics']
     run.messages = {_relative(t, namespace): info['count'] for t, info in topics.items()}
     wanted = [t for t in topics if _relative(t, namespace) in (
-        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS)
+        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS, *FIELD_TOPICS)
         or (topics[t]['type'] == 'sensor_msgs/msg/PointCloud2' and (
             _relative(t, namespace).startswith(GROUND_TRUTH_PREFIX)
             or _is_map(_relative(t, namespace))))]
     clock, truth, estimate = [], [], []
+    readings = {name: [] for name in FIELD_TOPICS.values()}
     last_cloud = {}     # relative topic -> (msgtype, raw) of its last message
     for topic, msgtype, log_time_ns, raw in bagio.read_messages(bag_path, wanted):
         name = _relative(topic, namespace)
@@ -91,6 +101,10 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
             p = msg.pose.pose.position
             (truth if name == GROUND_TRUTH_ODOMETRY else estimate).append(
                 (_stamp(msg.header), p.x, p.y))
+        elif name in FIELD_TOPICS:
+            msg = bagio.deserialize(msgtype, raw)
+            value = msg.range if hasattr(msg, 'range') else msg.temperature
+            readings[FIELD_TOPICS[name]].append((_stamp(msg.header), value))
         elif name == PLAN_PATH:
             msg = bagio.deserialize(msgtype, raw)
             if msg.poses:
@@ -114,6 +128,8 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
             run.maps[field_name] = (columns['x'], columns['y'], columns['mean'], columns['std'])
     run.clock = np.array(clock).reshape(-1, 2)
     run.truth = np.array(truth).reshape(-1, 3)
+    run.readings = {name: np.array(values).reshape(-1, 2) for name, values in readings.items()
+                    if values}
     run.estimate = np.array(estimate).reshape(-1, 3)
     return run
 
@@ -202,7 +218,7 @@ def summarize(run: RunData, nodes: dict | None = None,
         'wall_duration_s': round(wall_duration_s if wall_duration_s is not None else wall_span, 3),
         # Simulated seconds per wall second while the simulator ran (startup excluded).
         'real_time_factor': round(sim_span / wall_span, 3) if wall_span > 0 else None,
-        'distance_m': round(_track_length(run.truth), 2),
+        'distance_m': round(_track_length(run.track), 2),
         'nodes': dict(nodes or {}),
         'messages': dict(sorted(run.messages.items())),
         'dropped_inputs': dict(sorted(run.dropped.items())),
@@ -211,7 +227,9 @@ def summarize(run: RunData, nodes: dict | None = None,
         # Field -> RMSE [field unit] of the final map/<field> mean over the surveyed area.
         'map_rmse': _map_rmse(run),
         # Field -> p95 [ms] of the mapping node's model updates (its last diagnostics).
-        'map_update_ms_p95': dict(sorted(run.map_update_ms_p95.items())),
+        # (null for a field that got no reading: strict JSON has no NaN)
+        'map_update_ms_p95': {name: value if np.isfinite(value) else None
+                              for name, value in sorted(run.map_update_ms_p95.items())},
     }
 
 
@@ -256,7 +274,7 @@ def _plot_trajectory(fig, ax, run: RunData, summary: dict) -> None:
         xs, ys, temperature = _to_grid(*run.fields['temperature'])
         lines = ax.contour(xs, ys, temperature, levels=8, cmap='autumn', linewidths=0.8)
         ax.clabel(lines, fontsize=6, fmt='%.1f°C')
-    if len(run.plan):
+    if len(run.plan) and len(run.truth):   # (a replay's plan is not what the boat did)
         ax.plot(run.plan[:, 0], run.plan[:, 1], '--', c='0.3', lw=0.8, label='survey plan')
     if len(run.truth):
         ax.plot(run.truth[:, 1], run.truth[:, 2], c='crimson', lw=1.4, label='true track')
@@ -264,15 +282,17 @@ def _plot_trajectory(fig, ax, run: RunData, summary: dict) -> None:
     if len(run.estimate):
         ax.plot(run.estimate[:, 1], run.estimate[:, 2], c='gold', lw=0.7,
                 label='odometry/filtered')
-    if len(run.truth):
+    track = run.track
+    if len(track):
         pad = 150.0
-        ax.set_xlim(run.truth[:, 1].min() - pad, run.truth[:, 1].max() + pad)
-        ax.set_ylim(run.truth[:, 2].min() - pad, run.truth[:, 2].max() + pad)
+        ax.set_xlim(track[:, 1].min() - pad, track[:, 1].max() + pad)
+        ax.set_ylim(track[:, 2].min() - pad, track[:, 2].max() + pad)
     ax.set_aspect('equal')
     ax.set_xlabel('east [m]')
     ax.set_ylabel('north [m]')
     rmse = summary.get('localization_rmse_m')
-    ax.set_title(f"{summary['sim_duration_s']:.0f} s simulated at {summary['real_time_factor']}x, "
+    how = 'simulated' if len(run.truth) else 'of bag time replayed'
+    ax.set_title(f"{summary['sim_duration_s']:.0f} s {how} at {summary['real_time_factor']}x, "
                  f"{summary['distance_m']:.0f} m travelled"
                  + (f', localization RMSE {rmse:.2f} m' if rmse is not None else ''), fontsize=9)
     ax.legend(loc='upper right', fontsize=7)
@@ -291,6 +311,10 @@ def _plot_field(fig, axes, run: RunData, name: str, rmse: float | None) -> None:
                   & (truth[1] <= ys[-1]) & np.isfinite(truth[2]))
         if inside.any():   # one colour scale for mean and truth: the truth's
             low, high = np.min(truth[2][inside]), np.max(truth[2][inside])
+    elif name in run.readings and len(run.readings[name]):   # or the readings'
+        low, high = np.percentile(run.readings[name][:, 1], [1.0, 99.0])
+    # Cells the data did not reach (std at the prior's) are left blank.
+    mean_grid = np.where(std_grid < 0.95 * np.nanmax(std_grid), mean_grid, np.nan)
     panels = [(mean_grid, cmap, (low, high), f'{name}: map mean'
                + (f' (RMSE {rmse:.3g} near the track)' if rmse is not None else '')),
               (std_grid, 'magma', (0.0, np.nanmax(std_grid)), f'{name}: map std')]
@@ -307,12 +331,24 @@ def _plot_field(fig, axes, run: RunData, name: str, rmse: float | None) -> None:
                                   vmin=low, vmax=high, shading='nearest')
         fig.colorbar(art, ax=truth_ax, shrink=0.85)
         truth_ax.set_title(f'{name}: truth (sim/ground_truth/{name}, last)', fontsize=8)
+    elif name in run.readings and len(run.estimate) > 1:
+        # No truth (a real log): the raw readings where the estimate put the boat.
+        t, value = run.readings[name].T
+        inside = (t >= run.estimate[0, 0]) & (t <= run.estimate[-1, 0])
+        order = np.argsort(run.estimate[:, 0])
+        x = np.interp(t[inside], run.estimate[order, 0], run.estimate[order, 1])
+        y = np.interp(t[inside], run.estimate[order, 0], run.estimate[order, 2])
+        art = truth_ax.scatter(x, y, c=value[inside], s=3, cmap=cmap, vmin=low, vmax=high)
+        fig.colorbar(art, ax=truth_ax, shrink=0.85)
+        truth_ax.set_title(f'{name}: the {int(inside.sum())} raw readings (no truth)',
+                           fontsize=8)
     else:
         truth_ax.set_title(f'{name}: no truth in the bag', fontsize=8)
     half = 0.5 * (xs[1] - xs[0]) if len(xs) > 1 else 1.0
+    for ax in axes if len(run.truth) else axes[:2]:
+        if len(run.track):
+            ax.plot(run.track[:, 1], run.track[:, 2], c='w', lw=0.5, alpha=0.8)
     for ax in axes:
-        if len(run.truth):
-            ax.plot(run.truth[:, 1], run.truth[:, 2], c='w', lw=0.5, alpha=0.8)
         ax.set_xlim(xs[0] - half, xs[-1] + half)
         ax.set_ylim(ys[0] - half, ys[-1] + half)
         ax.set_aspect('equal')

@@ -7,24 +7,14 @@ simulator, localization and controller run as separate ROS 2 processes, then wri
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from asv_autonomy.cli.common import CliError
 from asv_autonomy.cli.launch import LaunchSupervisor
 from asv_autonomy.cli.launch_xml import load_launch, parse_cli_arguments, resolve_launch_file
 from asv_autonomy.cli.report import write_report
+from asv_autonomy.cli.runs import new_run_dir, point_latest, run_recorded
 from asv_autonomy.sim.faults import FaultSchedule
-
-# [s] for the recorder to discover the topics before the simulator starts publishing.
-RECORDER_WARMUP_S = 2.0
-RECORDER_STOP_TIMEOUT_S = 20.0
-
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser('sim', help='built-in simulator missions')
@@ -70,65 +60,16 @@ def _check(args) -> dict:
     return launch_args
 
 
-def _new_run_dir(out: Path) -> Path:
-    stamp = datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')
-    run_dir = out / stamp
-    suffix = 1
-    while run_dir.exists():
-        run_dir = out / f'{stamp}-{suffix}'
-        suffix += 1
-    run_dir.mkdir(parents=True)
-    return run_dir
-
-
-def _start_recorder(bag_dir: Path) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    return subprocess.Popen(
-        [sys.executable, '-m', 'asv_autonomy.cli.main', 'bag', 'record', '-a', '-o',
-         str(bag_dir)], env=env, start_new_session=True)
-
-
-def _stop_recorder(recorder: subprocess.Popen) -> int:
-    if recorder.poll() is None:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            recorder.wait(RECORDER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(recorder.pid, signal.SIGKILL)
-            recorder.wait()
-    return recorder.returncode
-
-
-def _point_latest(out: Path, run_dir: Path) -> None:
-    latest = out / 'latest'
-    tmp = out / '.latest.tmp'
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run_dir.name)
-    tmp.replace(latest)
-
-
 def run(args) -> int:
     launch_args = _check(args)
     plan = load_launch(resolve_launch_file('sim'), launch_args)
     supervisor = LaunchSupervisor(plan.nodes)   # resolves executables before any output
-    run_dir = _new_run_dir(args.out)
+    run_dir = new_run_dir(args.out)
     print(f'[asv sim] run folder: {run_dir}', flush=True)
-    recorder = _start_recorder(run_dir / 'bag')
-    try:
-        time.sleep(RECORDER_WARMUP_S)
-        if recorder.poll() is not None:
-            raise CliError(f'the bag recorder exited with code {recorder.returncode}')
-        start = time.monotonic()
-        nodes = supervisor.run()
-        wall = time.monotonic() - start
-    finally:
-        recorder_code = _stop_recorder(recorder)
-    nodes['bag_recorder'] = recorder_code
+    nodes, wall = run_recorded(supervisor, run_dir / 'bag')
     summary = write_report(run_dir, nodes=nodes, wall_duration_s=wall,
                            namespace=plan.arguments.get('namespace') or '/')
-    _point_latest(args.out, run_dir)
+    point_latest(args.out, run_dir)
     print(json.dumps({key: summary[key] for key in (
         'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
         'localization_rmse_m', 'survey_visited_fraction', 'map_rmse', 'map_update_ms_p95',

@@ -457,12 +457,14 @@ class Localizer:
             self._start(fix, imu.yaw, imu.yaw_var, 0.0, cfg.init_speed_sigma ** 2)
             self._gnss_only = False
             return True
-        imu_silent = imu is None or fix.stamp - imu.stamp > cfg.imu_wait
-        if not (imu_silent and fix.stamp - self._first_pending >= cfg.imu_wait):
-            return False
+        # The course's first fix is kept while waiting for the IMU, so a GNSS-only start
+        # needs no extra travel after the wait.
         anchor = self._course_anchor
         if anchor is None or fix.stamp - anchor.stamp > cfg.init_course_interval:
             self._course_anchor = fix
+            return False
+        imu_silent = imu is None or fix.stamp - imu.stamp > cfg.imu_wait
+        if not (imu_silent and fix.stamp - self._first_pending >= cfg.imu_wait):
             return False
         travel = fix.position - anchor.position
         distance = float(np.hypot(*travel))

@@ -24,8 +24,12 @@ class PoseBufferConfig:
     """Args:
         history: [s] poses older than the latest one by more than this are forgotten
             (readings that old are refused).
-        tolerance: [s] a reading is placed only when a pose is at most this far from its
-            stamp (a longer odometry gap around it -> refused).
+        tolerance: [s] a reading outside the poses' span (or in a gap, see ``max_gap``) is
+            placed only when a pose is at most this far from its stamp.
+        max_gap: [s] a reading between two consecutive poses at most this far apart is
+            placed at the interpolated pose, however far from both: odometry paced by
+            slow fixes (a GNSS-only boat, a replayed NMEA log at 0.5 Hz) still places
+            every reading. Farther apart they are a gap in the odometry.
         max_wait: [s] a reading up to this much newer than the latest pose is held until
             a pose at or after its stamp arrives; newer ones are refused. Generous: a busy
             node takes one queued message per topic in turn, so under a backlog it reaches
@@ -38,12 +42,13 @@ class PoseBufferConfig:
 
     history: float = 10.0
     tolerance: float = 0.5
+    max_gap: float = 3.0
     max_wait: float = 10.0
     max_held: int = 1000
     restart_jump: float = 1.0
 
     def __post_init__(self):
-        for name in ('history', 'tolerance', 'restart_jump'):
+        for name in ('history', 'tolerance', 'max_gap', 'restart_jump'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be > 0 s, got {value}')
@@ -51,9 +56,9 @@ class PoseBufferConfig:
             raise ValueError(f'max_wait must be >= 0 s, got {self.max_wait}')
         if self.max_held < 0:
             raise ValueError(f'max_held must be >= 0, got {self.max_held}')
-        if self.tolerance > self.history:
-            raise ValueError(f'tolerance ({self.tolerance} s) must not exceed history '
-                             f'({self.history} s)')
+        if max(self.tolerance, self.max_gap) > self.history:
+            raise ValueError(f'tolerance ({self.tolerance} s) and max_gap ({self.max_gap} s) '
+                             f'must not exceed history ({self.history} s)')
 
 
 class HeldReading(NamedTuple):
@@ -181,7 +186,9 @@ class PoseBuffer:
         before = i - 1 if i > 0 else None
         after = i if i < len(stamps) else None
         gap = min(abs(stamp - stamps[j]) for j in (before, after) if j is not None)
-        if gap > tol:
+        bracketed = (before is not None and after is not None
+                     and stamps[after] - stamps[before] <= self.config.max_gap)
+        if gap > tol and not bracketed:
             raise InvalidInput('no_pose', f'nearest pose is {gap:.3f} s from {stamp:.3f} s '
                                           f'(tolerance {tol} s)')
         if after is not None and stamps[after] == stamp or before is None:

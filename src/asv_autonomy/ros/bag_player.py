@@ -65,7 +65,7 @@ def parse_remap(rule: str) -> tuple[str, str]:
 class PlayerConfig:
     """What to play and how."""
 
-    bag: str                       # bag directory or .mcap file
+    bag: str = ''                  # bag directory or .mcap file
     rate: float = 1.0              # playback speed factor (2 = twice as fast)
     loop: bool = False             # start again at the end, until interrupted
     start_offset: float = 0.0      # [s] skip this much of the bag from its start
@@ -76,6 +76,8 @@ class PlayerConfig:
     wait_for_subscribers: bool = False  # start once every played topic has a subscriber
 
     def __post_init__(self):
+        if not self.bag:
+            raise ValueError('bag must name a bag directory or .mcap file')
         if not self.rate > 0:
             raise ValueError(f'rate must be > 0, got {self.rate}')
         if not self.start_offset >= 0:
@@ -119,15 +121,20 @@ class BagPlayer:
         config: what to play.
         info: ``check(config)``, which validates the config against the bag.
         context: rclpy context (default: the global one).
+        node: publish through this node (a launched player node) instead of a new one;
+            the caller then owns it.
     """
 
-    def __init__(self, config: PlayerConfig, info: dict, context: Context | None = None):
+    def __init__(self, config: PlayerConfig, info: dict, context: Context | None = None,
+                 node: Node | None = None):
         self.config = config
         self.info = info
         recorded = {absolute_topic(name): name for name in info['topics']}
         remaps = dict(map(parse_remap, config.remap))
         wanted = {absolute_topic(t) for t in config.topics} or set(recorded)
-        self.node = Node('asv_bag_player', context=context, start_parameter_services=False)
+        self._own_node = node is None
+        self.node = node or Node('asv_bag_player', context=context,
+                                 start_parameter_services=False)
         log = self.node.get_logger()
         self._publishers = {}
         for name in sorted(recorded[t] for t in wanted):
@@ -218,7 +225,8 @@ class BagPlayer:
         time.sleep(LINGER)
 
     def close(self) -> None:
-        self.node.destroy_node()
+        if self._own_node:
+            self.node.destroy_node()
 
     def __enter__(self) -> BagPlayer:
         return self

@@ -70,11 +70,13 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def rclpy_until_signal(stop: list):
-    """rclpy initialised for this process; SIGINT/SIGTERM/SIGHUP only append to ``stop``,
-    so tools that must finish their work (close a bag) decide when to leave."""
+def rclpy_until_signal(stop: list, args: Sequence[str] | None = None):
+    """rclpy initialised for this process (``args``: ``--ros-args ...``, None for sys.argv);
+    SIGINT/SIGTERM/SIGHUP only append to ``stop``, so tools that must finish their work
+    (close a bag) decide when to leave."""
     previous = {sig: signal.signal(sig, lambda *_: stop.append(True)) for sig in STOP_SIGNALS}
-    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
+    rclpy.init(args=None if args is None else list(args),
+               signal_handler_options=SignalHandlerOptions.NO)
     try:
         yield
     finally:
