@@ -171,9 +171,14 @@ def run_from_nmea(args) -> int:
     if not args.log.is_file():
         raise CliError(f'{args.log}: no such NMEA log')
 
+    tty = sys.stderr.isatty()
+
     def progress(done: int, total: int) -> None:
-        print(f'\r[asv bag from-nmea] {done}/{total} lines', end='' if done < total else '\n',
-              file=sys.stderr, flush=True)
+        if tty:     # one line rewritten in place; a log file gets a line per step
+            print(f'\r[asv bag from-nmea] {done}/{total} lines', end='' if done < total else '\n',
+                  file=sys.stderr, flush=True)
+        elif done == total or done % 50_000 == 0:
+            print(f'[asv bag from-nmea] {done}/{total} lines', file=sys.stderr, flush=True)
 
     try:
         summary = nmea_to_bag(args.log, args.out, NmeaBagConfig(date=args.date),

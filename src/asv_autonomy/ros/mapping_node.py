@@ -72,6 +72,11 @@ class MappingNodeConfig:
         uncertainty_max: [field unit] posterior std shown as 100 on
             ``map/<field>/uncertainty``, one per field.
         publish_rate: [Hz] of the maps, on the node clock (simulated time with use_sim_time).
+        max_publish_duty: largest share of wall time spent publishing maps: a publication
+            is skipped until (1 / duty - 1) times its last cost has passed since it ended.
+            A map of 20k cells costs ~0.15 s, so at 40x real time (a fast replay) the
+            simulated-time rate alone would keep the node publishing while its input
+            queues overflow.
         batch_size: placed readings of a field folded into its model at once (all pending
             ones also before each publication).
         threads: torch threads of this process (0: torch's default, one per core); one
@@ -92,6 +97,7 @@ class MappingNodeConfig:
     lever_arms: tuple[float, ...] = (0.0, 0.0, 0.0, 0.0)
     uncertainty_max: tuple[float, ...] = (5.0, 1.0)
     publish_rate: float = 0.2
+    max_publish_duty: float = 0.25
     batch_size: int = 1
     threads: int = 1
     snapshot_dir: str = ''
@@ -121,6 +127,8 @@ class MappingNodeConfig:
             raise ValueError(f'uncertainty_max must be > 0, got {self.uncertainty_max}')
         if not (math.isfinite(self.publish_rate) and self.publish_rate > 0.0):
             raise ValueError(f'publish_rate must be > 0 Hz, got {self.publish_rate}')
+        if not 0.0 < self.max_publish_duty <= 1.0:
+            raise ValueError(f'max_publish_duty must be in (0, 1], got {self.max_publish_duty}')
         if self.batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {self.batch_size}')
         if self.threads < 0:
@@ -169,6 +177,7 @@ class MappingNode(Node):
             message, reader = READERS[field.kind]
             self.create_subscription(message, field.topic, self.health.guard(
                 field.topic, reader, lambda r, f=field: self.on_reading(f, r)), INPUT_QOS)
+        self._next_publish_wall = -math.inf
         self.create_timer(1.0 / cfg.publish_rate, self.publish_maps)
         HealthReporter(self, self.health, extra=self.status_values, condition=self.condition)
 
@@ -250,6 +259,9 @@ class MappingNode(Node):
 
     # ------------------------------------------------------------------ outputs
     def publish_maps(self) -> None:
+        start = time.monotonic()
+        if start < self._next_publish_wall:
+            return
         for field in self.fields.values():
             try:
                 self._update(field)
@@ -258,6 +270,9 @@ class MappingNode(Node):
                 self.get_logger().error(f'map/{field.name} not published: '
                                         f'{type(error).__name__}: {error}',
                                         throttle_duration_sec=10.0)
+        end = time.monotonic()
+        duty = self.config.max_publish_duty
+        self._next_publish_wall = end + (end - start) * (1.0 / duty - 1.0)
 
     def _publish(self, field: Field) -> None:
         cells = self.grid.cells()
