@@ -59,6 +59,11 @@ def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None
         return EXIT_CONFIG
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except _rclpy.RCLError:
+        # A SIGTERM can shut the context down while the executor builds its wait set:
+        # that is a normal shutdown, not a crash.
+        if rclpy.ok():
+            raise
     finally:
         if node is not None:
             node.destroy_node()
