@@ -3,13 +3,11 @@
 Run inside a private network namespace (`make test`); skipped elsewhere (ros_env).
 """
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest

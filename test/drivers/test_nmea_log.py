@@ -3,7 +3,6 @@ import calendar
 import datetime
 from collections import Counter
 
-import pytest
 
 from asv_autonomy.drivers.nmea_log import first_date, stamped_records
 

@@ -2,9 +2,11 @@
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from asv_autonomy.sim.faults import FAMILIES, NO_EFFECTS, Fault, FaultSchedule, combine
+from asv_autonomy.sim.faults import (FAMILIES, NO_EFFECTS, Fault, FaultSchedule, combine,
+                                     random_schedule)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / 'config' / 'faults_example.yaml'
 
@@ -104,3 +106,37 @@ def test_schedule_effects_use_only_active_faults():
     assert schedule.effects(6.0).drag_scale == 20.0
     schedule.add(Fault('gps_dropout', 0.0))
     assert schedule.effects(1.0).gps_dropout
+
+
+# --- random schedules (asv sim faults) --------------------------------------------------------
+
+def test_random_schedule_is_separated_after_the_warmup_and_reproducible():
+    for seed in range(20):
+        schedule = random_schedule(np.random.default_rng(seed), 600.0, count=3, warmup=120.0,
+                                   fault_duration=(20.0, 90.0), gap=40.0)
+        faults = schedule.faults
+        assert len(faults) == 3 and faults[0].onset >= 120.0 and faults[-1].end <= 600.0
+        for first, second in zip(faults, faults[1:]):
+            assert second.onset - first.end >= 40.0
+        assert all(20.0 <= f.duration <= 90.0 for f in faults)
+    again = random_schedule(np.random.default_rng(7), 600.0, count=3)
+    assert [f.params for f in again.faults] == [
+        f.params for f in random_schedule(np.random.default_rng(7), 600.0, count=3).faults]
+
+
+def test_random_schedule_covers_the_families_and_refuses_what_cannot_fit():
+    rng = np.random.default_rng(0)
+    seen = {f.kind for _ in range(60) for f in random_schedule(rng, 600.0, count=2).faults}
+    assert seen == set(FAMILIES)
+    only = random_schedule(rng, 600.0, count=2, families=('gps_dropout',))
+    assert {f.kind for f in only.faults} == {'gps_dropout'}
+    with pytest.raises(ValueError, match='need more than'):
+        random_schedule(rng, 200.0, count=2)
+    with pytest.raises(ValueError, match='unknown fault families'):
+        random_schedule(rng, 600.0, families=('gremlins',))
+
+
+def test_schedule_round_trips_through_yaml(tmp_path):
+    schedule = random_schedule(np.random.default_rng(3), 600.0, count=3)
+    schedule.to_yaml(tmp_path / 'faults.yaml')
+    assert FaultSchedule.from_yaml(tmp_path / 'faults.yaml').faults == schedule.faults

@@ -23,6 +23,8 @@ from sensor_msgs.msg import (CameraInfo, Image, Imu, NavSatFix, PointCloud2, Ran
 from std_msgs.msg import Bool, Float64
 
 from asv_autonomy.ros import conversions as cv
+from asv_autonomy.ros import sim_messages as sm
+from asv_autonomy.ros.sim_messages import SimMessages
 from asv_autonomy.ros import qos
 from asv_autonomy.ros.health import HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
@@ -107,8 +109,7 @@ class SimNode(Node):
         self.create_subscription(Bool, 'safety/estop', self.health.guard(
             'safety/estop', lambda m: bool(m.data), self.sim.set_estop), qos.LATCHED)
         self.last = None          # latest SimStep
-        self._next_truth = self._next_temperature = self._next_faults = self.sim.time
-        self._faults_were_active = False
+        self.messages = SimMessages(self.sim, self.config)
         self._publish_static_truth()
         self._waiting_since = time.monotonic()
         self._wall_start = None          # set once the graph is up
@@ -125,21 +126,18 @@ class SimNode(Node):
             + (f' for {self.config.duration} s' if self.config.duration else ''))
 
     def _create_publishers(self):
-        self.clock_pub = self.create_publisher(Clock, '/clock', 10)
-        self.gps_pub = self.create_publisher(NavSatFix, 'sensors/gps/fix', qos.SENSOR_SOURCE)
-        self.imu_pub = self.create_publisher(Imu, 'sensors/imu/data', qos.SENSOR_SOURCE)
-        self.depth_pub = self.create_publisher(Range, 'sensors/sonar/depth', qos.SENSOR_SOURCE)
-        self.temperature_pub = self.create_publisher(Temperature, 'sensors/water/temperature',
-                                                     qos.SENSOR_SOURCE)
-        self.image_pub = self.create_publisher(Image, 'sensors/camera/image_raw', qos.SENSOR_SOURCE)
-        self.info_pub = self.create_publisher(CameraInfo, 'sensors/camera/camera_info',
-                                              qos.SENSOR_SOURCE)
-        self.truth_pub = self.create_publisher(Odometry, 'sim/ground_truth/odometry', 10)
-        self.mask_pub = self.create_publisher(Image, 'sim/ground_truth/navigable_mask', 10)
-        self.field_pubs = {name: self.create_publisher(
-            PointCloud2, f'sim/ground_truth/{name}', qos.LATCHED)
-            for name in ('bathymetry', 'temperature')}
-        self.faults_pub = self.create_publisher(DiagnosticArray, 'sim/faults', qos.LATCHED)
+        """One publisher per topic of ``SimMessages`` (sensors reliable: see qos)."""
+        topics = [
+            (sm.CLOCK, Clock, 10), (sm.GPS, NavSatFix, qos.SENSOR_SOURCE),
+            (sm.IMU, Imu, qos.SENSOR_SOURCE), (sm.DEPTH, Range, qos.SENSOR_SOURCE),
+            (sm.TEMPERATURE, Temperature, qos.SENSOR_SOURCE),
+            (sm.IMAGE, Image, qos.SENSOR_SOURCE), (sm.CAMERA_INFO, CameraInfo, qos.SENSOR_SOURCE),
+            (sm.TRUTH_ODOMETRY, Odometry, 10), (sm.TRUTH_MASK, Image, 10),
+            (sm.truth_field_topic('bathymetry'), PointCloud2, qos.LATCHED),
+            (sm.truth_field_topic('temperature'), PointCloud2, qos.LATCHED),
+            (sm.FAULTS, DiagnosticArray, qos.LATCHED)]
+        self.publishers_by_topic = {topic: self.create_publisher(kind, topic, profile)
+                                    for topic, kind, profile in topics}
 
     # ------------------------------------------------------------------ inputs
     def on_thrust(self, side: str, value: float) -> None:
@@ -206,65 +204,13 @@ class SimNode(Node):
         self._achieved = (self._wall_start, self.sim.elapsed)
 
     def publish_step(self, step) -> None:
-        cfg = self.config
-        t = step.time
         self.last = step
-        self.clock_pub.publish(cv.to_clock(t))
-        if step.imu is not None:
-            self.imu_pub.publish(cv.to_imu(step.imu, cfg.imu_frame))
-        if step.gnss is not None:
-            self.gps_pub.publish(cv.to_navsatfix(step.gnss, cfg.gps_frame))
-        if step.depth is not None:
-            sonar = self.sim.config.sonar
-            self.depth_pub.publish(cv.to_range(step.depth, cfg.sonar_frame, sonar.min_range,
-                                               sonar.max_range))
-        if step.temperature is not None:
-            self.temperature_pub.publish(cv.to_temperature(step.temperature, cfg.base_frame))
-        if step.camera_due:
-            self.publish_camera(t)
-        if t >= self._next_truth:
-            self._next_truth = t + 1.0 / cfg.ground_truth_rate
-            self.truth_pub.publish(cv.to_odometry(step.odometry, cfg.map_frame,
-                                                  cfg.base_frame))
-        if t >= self._next_temperature:
-            self._next_temperature = t + cfg.temperature_truth_period
-            self.publish_field('temperature', t)
-        if (step.active_faults or self._faults_were_active) and t >= self._next_faults:
-            self._next_faults = t + cfg.fault_period
-            self.publish_faults(step.active_faults, t)
-
-    def publish_camera(self, t: float) -> None:
-        cfg = self.config
-        rgb, navigable = self.sim.render_camera()
-        self.image_pub.publish(cv.to_image(rgb, t, cfg.camera_frame, 'rgb8'))
-        fx, fy, cx, cy = self.sim.camera_intrinsics()
-        height, width = navigable.shape
-        self.info_pub.publish(cv.to_camera_info(width, height, fx, fy, cx, cy, t,
-                                                cfg.camera_frame))
-        self.mask_pub.publish(cv.to_image(navigable.astype('uint8') * 255, t,
-                                          cfg.camera_frame, 'mono8'))
-
-    def publish_field(self, name: str, t: float) -> None:
-        x, y, value = self.sim.ground_truth_field(name)
-        self.field_pubs[name].publish(cv.to_pointcloud2(
-            {'x': x.ravel(), 'y': y.ravel(), 'value': value.ravel()}, t,
-            self.config.map_frame))
-
-    def publish_faults(self, faults, t: float) -> None:
-        statuses = [cv.diagnostic_status(
-            f'sim/faults/{fault.channel}', cv.ERROR if 'failure' in fault.kind else cv.WARN,
-            f'{fault.kind} active since {fault.onset:.1f} s',
-            hardware_id=fault.channel,
-            values={'fault': fault.kind, 'onset': fault.onset,
-                    'duration': -1.0 if fault.duration is None else fault.duration,
-                    **{key: value if isinstance(value, (bool, int, float, str)) else str(value)
-                       for key, value in fault.params.items()}})
-            for fault in faults]
-        self.faults_pub.publish(cv.diagnostic_array(statuses, t))
-        self._faults_were_active = bool(faults)
+        for topic, msg in self.messages.step(step):
+            self.publishers_by_topic[topic].publish(msg)
 
     def _publish_static_truth(self) -> None:
-        self.publish_field('bathymetry', self.sim.time)
+        for topic, msg in self.messages.static():
+            self.publishers_by_topic[topic].publish(msg)
 
     # ------------------------------------------------------------------ health
     def status_values(self) -> dict:

@@ -518,7 +518,6 @@ class CameraRenderer:
 
     def _wave_field(self, x, y, cyaw, syaw, t) -> np.ndarray:
         """World-anchored, drifting wave height (Hw, W), mip-filtered by distance."""
-        c = self.config
         wave = np.zeros(self._L.shape, np.float32)
         for r_start, r_end, level in self._bands:
             F, L = self._F[r_start:r_end], self._L[r_start:r_end]

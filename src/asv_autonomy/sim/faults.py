@@ -243,3 +243,72 @@ class FaultSchedule:
             except ValueError as err:
                 raise ValueError(f'{path}: fault entry {index}: {err}') from err
         return cls(faults)
+
+    def to_yaml(self, path) -> None:
+        """Write the schedule in the format ``from_yaml`` reads (``asv sim run --faults``)."""
+        entries = []
+        for fault in self.faults:
+            entry = {'type': fault.kind, 'onset': fault.onset, 'duration': fault.duration}
+            entry.update({k: list(v) if isinstance(v, tuple) else v
+                          for k, v in fault.params.items()})
+            entries.append(entry)
+        Path(path).write_text(yaml.safe_dump({'faults': entries}, sort_keys=False))
+
+
+def random_fault(rng, kind: str, onset: float, duration: float) -> Fault:
+    """A fault of family ``kind`` with a random, clearly abnormal severity.
+
+    Severities: thruster efficiency 0.1-0.6; drag x5-30 (weeds); gyro drift 1-5e-4 rad/s^2
+    and heading drift 1-4e-3 rad/s (either sign); GNSS jump 6-25 m in any direction;
+    spurious sonar echoes with probability 0.2-0.7.
+    """
+    side = str(rng.choice(['left', 'right']))
+    sign = lambda: float(rng.choice([-1.0, 1.0]))  # noqa: E731
+    if kind == 'thruster_degradation':
+        params = {'side': side, 'efficiency': float(rng.uniform(0.1, 0.6))}
+    elif kind == 'thruster_failure':
+        params = {'side': side}
+    elif kind == 'stuck':
+        params = {'drag_multiplier': float(rng.uniform(5.0, 30.0))}
+    elif kind == 'imu_bias_drift':
+        params = {'gyro_drift_rate': sign() * float(rng.uniform(1e-4, 5e-4)),
+                  'heading_drift_rate': sign() * float(rng.uniform(1e-3, 4e-3))}
+    elif kind == 'gps_jump':
+        angle, size = rng.uniform(0.0, 2.0 * math.pi), rng.uniform(6.0, 25.0)
+        params = {'offset': (float(size * math.cos(angle)), float(size * math.sin(angle)))}
+    elif kind == 'sonar_spurious':
+        params = {'probability': float(rng.uniform(0.2, 0.7)), 'depth_range': (0.5, 3.0)}
+    else:
+        params = {}
+    return Fault(kind=kind, onset=float(onset), duration=float(duration), params=params)
+
+
+def random_schedule(rng, duration: float, count: int = 2, families=tuple(FAMILIES),
+                    warmup: float = 120.0, fault_duration=(20.0, 90.0),
+                    gap: float = 40.0) -> FaultSchedule:
+    """``count`` non-overlapping faults of random families within ``duration`` [s].
+
+    Args:
+        rng: numpy Generator. warmup: [s] fault-free start (the boat reaches its survey).
+        fault_duration: [s] (shortest, longest) duration. gap: [s] fault-free time between
+            faults, so each one's effect can be told apart.
+
+    Raises:
+        ValueError: the faults cannot fit in ``duration``.
+    """
+    unknown = set(families) - set(FAMILIES)
+    if unknown or not families:
+        raise ValueError(f'unknown fault families {sorted(unknown)} (known: {list(FAMILIES)})')
+    lo, hi = fault_duration
+    if not 0.0 < lo <= hi:
+        raise ValueError(f'fault_duration must be 0 < shortest <= longest, got {fault_duration}')
+    slot = (duration - warmup) / max(count, 1)
+    if count and slot < hi + gap:
+        raise ValueError(f'{count} faults of up to {hi} s need more than {duration} s '
+                         f'({warmup} s warm-up, {gap} s gaps)')
+    faults = []
+    for index in range(count):
+        length = float(rng.uniform(lo, hi))
+        start = warmup + index * slot + float(rng.uniform(0.0, slot - length - gap))
+        faults.append(random_fault(rng, str(rng.choice(list(families))), start, length))
+    return FaultSchedule(faults)
