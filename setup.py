@@ -24,6 +24,7 @@ NODES = {
     'mavlink_node': 'asv_autonomy.ros.mavlink_node:main',
     'gz_sonar_node': 'asv_autonomy.ros.gz_sonar_node:main',
     'thrust_guard_node': 'asv_autonomy.ros.thrust_guard_node:main',
+    'segmentation_node': 'asv_autonomy.ros.segmentation_node:main',
 }
 
 setup(

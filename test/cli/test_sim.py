@@ -23,7 +23,8 @@ CONTRACT_TOPICS = (
     'plan/goal', 'diagnostics', 'sim/ground_truth/odometry', 'sim/ground_truth/bathymetry',
     'sim/ground_truth/temperature', 'sim/ground_truth/navigable_mask',
     'map/bathymetry', 'map/bathymetry/uncertainty', 'map/temperature',
-    'map/temperature/uncertainty')
+    'map/temperature/uncertainty', 'perception/navigable/polyline',
+    'perception/navigable/mask', 'perception/navigable/grid')
 SIMULATED_S = 70.0   # enough to reach the survey (~65 m away) and start its first line
 
 
@@ -53,8 +54,8 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert (run_dir / 'report.png').stat().st_size > 10_000
 
     # Every node ran to the end and exited cleanly.
-    assert summary['nodes'] == {'sim': 0, 'localization': 0, 'mapping': 0, 'controller': 0,
-                                'bag_recorder': 0}
+    assert summary['nodes'] == {'sim': 0, 'localization': 0, 'mapping': 0, 'segmentation': 0,
+                                'controller': 0, 'bag_recorder': 0}
     # Every contract topic of the existing nodes carried messages.
     missing = [t for t in CONTRACT_TOPICS if summary['messages'].get(t, 0) == 0]
     assert not missing, summary['messages']
@@ -66,7 +67,10 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     # The clock waits for the autonomy nodes, so at most a few readings precede the first
     # pose (the mapping node drops those, counted as no_pose).
     assert dropped.pop('mapping') <= 10, summary['dropped_inputs']
-    assert dropped == {'controller': 0, 'localization': 0, 'sim': 0}
+    assert dropped == {'controller': 0, 'localization': 0, 'segmentation': 0, 'sim': 0}
+    # The shipped segmenter against the simulator's true masks (1 Hz camera).
+    assert summary['segmentation_frames'] >= 0.5 * SIMULATED_S
+    assert summary['segmentation_iou'] > 0.85, summary['segmentation_iou']
 
     # The boat moved along the survey: it travelled, the estimate tracked the truth, and
     # its track approaches the first survey waypoints in order.

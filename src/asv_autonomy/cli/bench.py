@@ -69,6 +69,7 @@ def register(subparsers) -> None:
     mapping.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
                          help='figure comparing the models')
     mapping.set_defaults(func=run_mapping)
+    register_segmentation(targets)
 
 
 def _sizes(text: str) -> list[int]:
@@ -184,3 +185,138 @@ def _print_table(results: list[dict]) -> None:
             values = [r[c] for r in rows if math.isfinite(r[c])]
             cells.append(f'{np.mean(values):>15.4g}' if values else f'{"nan":>15}')
         print(f'{model:<15}{n:>7}{len(rows):>6}' + ''.join(cells))
+
+
+# --- asv bench segmentation (issue 6) ------------------------------------------------------
+
+SEGMENTATION_HELP = """\
+  asv bench segmentation --images DIR [--masks DIR] [--model PATH]
+                         [--methods asv,classical,unet-supervised] [--unet PATH]
+                         [--unet-steps N] [--limit N] [--examples N] [--overlays DIR]
+                         [--threads T] --json OUT [--plot OUT.png]
+
+Every method segments every frame of DIR. With --masks (PNG files with the images' stems,
+non-zero = navigable water, e.g. from `asv sim render`) it reports water IoU and the mean
+absolute boundary error [px rows per column]; without, only frames per second (and the
+pictures: the real river frames). --unet PATH: the supervised U-Net checkpoint; trained on
+simulated labels of training seeds 1000+ and saved there when the file does not exist
+(without --unet it is trained in memory). JSON: {"results": [{"dataset", "method", "iou",
+"boundary_err_px", "fps", ...}]}, rewritten after each method.
+"""
+
+
+def register_segmentation(targets) -> None:
+    from asv_autonomy.perception.benchmark import METHODS
+    parser = targets.add_parser(
+        'segmentation', help='score navigable-space segmenters on frames (+ masks)',
+        description=SEGMENTATION_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--images', type=Path, required=True, metavar='DIR',
+                        help='folder of frames (.png/.jpg, any size)')
+    parser.add_argument('--masks', type=Path, default=None, metavar='DIR',
+                        help='ground-truth masks with the same stems (non-zero = water)')
+    parser.add_argument('--model', type=Path, default=None, metavar='PATH',
+                        help='asv checkpoint (default: models/segmentation.pt of the package)')
+    parser.add_argument('--methods', default=','.join(METHODS), metavar='NAME,...',
+                        help='methods to run (default %(default)s)')
+    parser.add_argument('--unet', type=Path, default=None, metavar='PATH',
+                        help='U-Net checkpoint: loaded when it exists, else trained and '
+                             'saved there')
+    parser.add_argument('--unet-steps', type=int, default=None, metavar='N',
+                        help='training steps of a U-Net trained here (default: '
+                             'UNetTraining.steps)')
+    parser.add_argument('--limit', type=int, default=None, metavar='N',
+                        help='only the first N frames (by name)')
+    parser.add_argument('--examples', type=int, default=4, metavar='N',
+                        help='frames shown in --plot (default %(default)s)')
+    parser.add_argument('--overlays', type=Path, default=None, metavar='DIR',
+                        help='also write one picture per frame and method here')
+    parser.add_argument('--threads', type=int, default=0, metavar='T',
+                        help="torch CPU threads (default 0: torch's default)")
+    parser.add_argument('--json', type=Path, required=True, metavar='OUT',
+                        help='results file to write')
+    parser.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
+                        help='grid of examples: polylines over frames, one column per method')
+    parser.set_defaults(func=run_segmentation)
+
+
+def run_segmentation(args) -> int:
+    from tqdm import tqdm
+
+    from asv_autonomy.perception import benchmark as bench
+    from asv_autonomy.perception.baselines import UNetCheckpointError, UNetTraining
+    from asv_autonomy.perception.segmenter import CheckpointError
+
+    methods = list(dict.fromkeys(m.strip() for m in args.methods.split(',') if m.strip()))
+    unknown = [m for m in methods if m not in bench.METHODS]
+    if unknown or not methods:
+        raise CliError(f'unknown method(s) {", ".join(unknown) or "(none given)"}; choose '
+                       f'from {", ".join(bench.METHODS)}')
+    for name in ('limit', 'unet_steps', 'examples'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise CliError(f'--{name.replace("_", "-")} must be >= 1, got {value}')
+    if args.threads < 0:
+        raise CliError(f'--threads must be >= 0, got {args.threads}')
+    try:
+        dataset = bench.load_dataset(args.images, args.masks, limit=args.limit)
+    except bench.DatasetError as error:
+        raise CliError(str(error)) from None
+    if args.plot is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if args.plot.suffix.lstrip('.').lower() not in formats:
+            raise CliError(f'--plot {args.plot}: unknown image type')
+    try:
+        for path in (args.json, args.plot):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_json(args.json, [])
+    except OSError as error:
+        raise CliError(f'cannot write {error.filename}: {error.strerror}') from None
+
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    training = UNetTraining() if args.unet_steps is None else UNetTraining(steps=args.unet_steps)
+
+    def say(line: str) -> None:
+        print(f'[asv bench segmentation] {line}', file=sys.stderr, flush=True)
+
+    segmenters = {}
+    for method in methods:     # load (or train) everything before the first frame
+        try:
+            segmenters[method] = bench.build_method(
+                method, model=args.model, unet=args.unet, unet_training=training,
+                progress=lambda line, m=method: say(f'{m}: {line}'))
+        except (CheckpointError, UNetCheckpointError) as error:
+            raise CliError(str(error)) from None
+    say(f'{dataset.name}: {len(dataset)} frames, masks: {"yes" if dataset.masks else "no"}, '
+        f'methods {", ".join(methods)}, {torch.get_num_threads()} torch threads')
+    indices = bench.example_indices(len(dataset), args.examples)
+    settings = {'images': str(args.images), 'masks': str(args.masks) if args.masks else None,
+                'model': str(args.model or bench.default_model_path()),
+                'unet': str(args.unet) if args.unet else None,
+                'torch_threads': torch.get_num_threads()}
+    results, runs = [], {}
+    with tqdm(total=len(dataset) * len(methods), file=sys.stderr, unit='frame',
+              dynamic_ncols=True) as progress:
+        for method in methods:
+            progress.set_description(method)
+            try:
+                run = bench.run_method(
+                    dataset, method, segmenters[method], keep=indices,
+                    frame_done=progress.update,
+                    overlays=args.overlays)
+            except bench.DatasetError as error:
+                raise CliError(str(error)) from None
+            runs[method] = run
+            results.append(run.result)
+            bench.write_json(args.json, results, settings)
+    if args.plot is not None:
+        bench.plot_examples(args.plot, dataset, runs, indices, results)
+    print(f'{"dataset":<16}{"method":<18}{"iou":>8}{"boundary_px":>13}{"fps":>9}')
+    for r in results:
+        iou = f'{r["iou"]:.4f}' if r['iou'] is not None else '-'
+        err = f'{r["boundary_err_px"]:.2f}' if r['boundary_err_px'] is not None else '-'
+        print(f'{r["dataset"]:<16}{r["method"]:<18}{iou:>8}{err:>13}{r["fps"]:>9.1f}')
+    return 0

@@ -21,6 +21,10 @@ PLAN_PATH = 'plan/path'
 DIAGNOSTICS = 'diagnostics'
 CLOCK = 'clock'
 GROUND_TRUTH_PREFIX = 'sim/ground_truth/'
+NAVIGABLE_MASK = 'perception/navigable/mask'
+TRUE_NAVIGABLE_MASK = 'sim/ground_truth/navigable_mask'
+# [s] a true mask waits this long (bag time) for the segmentation of the same frame.
+MASK_PAIRING_WINDOW_S = 10.0
 MAP_PREFIX = 'map/'
 # A survey waypoint counts as visited when the true track passed this close [m].
 VISIT_RADIUS_M = 5.0
@@ -46,6 +50,7 @@ class RunData:
     maps: dict = field(default_factory=dict)               # name -> (x, y, mean, std), final
     map_update_ms_p95: dict = field(default_factory=dict)  # name -> [ms], last diagnostics
     readings: dict = field(default_factory=dict)           # field -> (N, 2) t, value
+    segmentation_iou: list = field(default_factory=list)   # water IoU per segmented frame
 
     @property
     def track(self) -> np.ndarray:
@@ -84,12 +89,14 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
     topics = bagio.bag_info(bag_path)['topics']
     run.messages = {_relative(t, namespace): info['count'] for t, info in topics.items()}
     wanted = [t for t in topics if _relative(t, namespace) in (
-        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS, *FIELD_TOPICS)
+        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS, *FIELD_TOPICS,
+        NAVIGABLE_MASK, TRUE_NAVIGABLE_MASK)
         or (topics[t]['type'] == 'sensor_msgs/msg/PointCloud2' and (
             _relative(t, namespace).startswith(GROUND_TRUTH_PREFIX)
             or _is_map(_relative(t, namespace))))]
     clock, truth, estimate = [], [], []
     readings = {name: [] for name in FIELD_TOPICS.values()}
+    true_masks: dict = {}   # stamp -> bool mask, until its segmentation arrives
     last_cloud = {}     # relative topic -> (msgtype, raw) of its last message
     for topic, msgtype, log_time_ns, raw in bagio.read_messages(bag_path, wanted):
         name = _relative(topic, namespace)
@@ -101,6 +108,19 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
             p = msg.pose.pose.position
             (truth if name == GROUND_TRUTH_ODOMETRY else estimate).append(
                 (_stamp(msg.header), p.x, p.y))
+        elif name in (NAVIGABLE_MASK, TRUE_NAVIGABLE_MASK):
+            msg = bagio.deserialize(msgtype, raw)
+            t = _stamp(msg.header)
+            mask = np.asarray(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :msg.width] > 0
+            if name == TRUE_NAVIGABLE_MASK:
+                true_masks[t] = mask
+                for old in [s for s in true_masks if s < t - MASK_PAIRING_WINDOW_S]:
+                    del true_masks[old]
+            elif t in true_masks and true_masks[t].shape == mask.shape:
+                true_mask = true_masks.pop(t)
+                union = np.logical_or(true_mask, mask).sum()
+                run.segmentation_iou.append(
+                    float(np.logical_and(true_mask, mask).sum() / union) if union else 1.0)
         elif name in FIELD_TOPICS:
             msg = bagio.deserialize(msgtype, raw)
             value = msg.range if hasattr(msg, 'range') else msg.temperature
@@ -227,6 +247,11 @@ def summarize(run: RunData, nodes: dict | None = None,
         # Field -> RMSE [field unit] of the final map/<field> mean over the surveyed area.
         'map_rmse': _map_rmse(run),
         # Field -> p95 [ms] of the mapping node's model updates (its last diagnostics).
+        # Mean water IoU of perception/navigable/mask against the simulator's true mask of
+        # the same frames (null without both).
+        'segmentation_iou': (round(float(np.mean(run.segmentation_iou)), 4)
+                             if run.segmentation_iou else None),
+        'segmentation_frames': len(run.segmentation_iou),
         # (null for a field that got no reading: strict JSON has no NaN)
         'map_update_ms_p95': {name: value if np.isfinite(value) else None
                               for name, value in sorted(run.map_update_ms_p95.items())},

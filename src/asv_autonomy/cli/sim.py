@@ -14,6 +14,7 @@ from asv_autonomy.cli.launch import LaunchSupervisor
 from asv_autonomy.cli.launch_xml import load_launch, parse_cli_arguments, resolve_launch_file
 from asv_autonomy.cli.report import write_report
 from asv_autonomy.cli.runs import new_run_dir, point_latest, run_recorded
+from asv_autonomy.cli.sim_faults import register_faults
 from asv_autonomy.sim.faults import FaultSchedule
 
 def register(subparsers) -> None:
@@ -34,6 +35,8 @@ def register(subparsers) -> None:
     run_parser.add_argument('launch_args', nargs='*', metavar='NAME:=VALUE',
                             help='more arguments of sim.launch.xml (e.g. namespace:=asv1)')
     run_parser.set_defaults(func=run)
+    register_render(commands)
+    register_faults(commands)
 
 
 def _check(args) -> dict:
@@ -73,8 +76,47 @@ def run(args) -> int:
     print(json.dumps({key: summary[key] for key in (
         'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
         'localization_rmse_m', 'survey_visited_fraction', 'map_rmse', 'map_update_ms_p95',
-        'nodes', 'dropped_inputs')},
+        'segmentation_iou', 'nodes', 'dropped_inputs')},
         indent=2))
     print(f'[asv sim] results: {run_dir}/summary.json, {run_dir}/report.png, {run_dir}/bag '
           f'(also {args.out / "latest"})', flush=True)
     return 0 if all(code == 0 for code in nodes.values()) else 1
+
+
+# --- asv sim render (issue 6) --------------------------------------------------------------
+
+def register_render(commands) -> None:
+    """`asv sim render --seed S --frames N --out DIR`: frames + ground-truth masks."""
+    parser = commands.add_parser(
+        'render', help='render simulated camera frames and their ground-truth water masks',
+        description='Write DIR/images/<stem>.png (camera frames at varied poses on the '
+                    'water: open water, near shores, facing obstacles) and DIR/masks/'
+                    '<stem>.png (255 = navigable water) for look/pose seed S. Seeds 0-99 '
+                    'are held out for evaluation; training uses 1000+.')
+    parser.add_argument('--seed', type=int, default=0, help='look and pose seed')
+    parser.add_argument('--frames', type=int, default=100, help='number of frames')
+    parser.add_argument('--out', type=Path, required=True, metavar='DIR',
+                        help='dataset folder (images/ and masks/ are created in it)')
+    parser.set_defaults(func=run_render)
+
+
+def run_render(args) -> int:
+    import sys
+
+    from asv_autonomy.sim.render import render_dataset
+    if args.frames < 1:
+        raise CliError(f'--frames must be >= 1, got {args.frames}')
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f'--out {args.out} exists and is not a folder')
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 10 == 0:
+            print(f'[asv sim render] {done}/{total} frames', file=sys.stderr, flush=True)
+
+    try:
+        stems = render_dataset(args.seed, args.frames, args.out, progress=progress)
+    except OSError as error:
+        raise CliError(f'cannot write the dataset under {args.out}: {error}') from None
+    print(f'[asv sim render] {len(stems)} frames of seed {args.seed}: {args.out / "images"}, '
+          f'{args.out / "masks"}')
+    return 0

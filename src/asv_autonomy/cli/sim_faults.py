@@ -1,0 +1,133 @@
+"""`asv sim faults --seeds A..B --out DIR`: labelled simulated missions for the anomaly
+detector.
+
+Each seed gives a world/sensor seed and a random fault schedule (``--faults-per-run``
+faults of the chosen families, with random severities and onsets after a fault-free
+warm-up); the closed loop runs headless (``sim.headless``, no ROS processes: a 600 s
+mission in seconds) and is written to ``DIR/seed_<S>/``: ``bag/`` (sensors, odometry,
+thrust, ground truth, ``sim/faults`` while a fault is active), ``faults.yaml`` (replayable
+with ``asv sim run --faults``) and ``labels.json`` (each fault's family, channel, onset and
+end on the bag's clock). A seed with ``--faults-per-run 0`` is a normal mission.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from asv_autonomy.cli.common import CliError
+from asv_autonomy.sim.faults import FAMILIES, random_schedule
+
+
+def register_faults(commands) -> None:
+    parser = commands.add_parser('faults', help='labelled simulated missions with injected '
+                                 'faults (datasets for the anomaly detector)',
+                                 description=__doc__.splitlines()[0])
+    parser.add_argument('--seeds', type=_seed_range, required=True, metavar='A..B',
+                        help='seeds A to B inclusive (or one seed)')
+    parser.add_argument('--out', type=Path, required=True, metavar='DIR',
+                        help='dataset folder (seed_<S>/ per seed)')
+    parser.add_argument('--duration', type=float, default=600.0,
+                        help='simulated seconds per mission (default: %(default)s)')
+    parser.add_argument('--faults-per-run', type=int, default=2,
+                        help='faults per mission, 0 for normal missions (default: %(default)s)')
+    parser.add_argument('--families', default=','.join(FAMILIES),
+                        help='comma-separated fault families (default: all: %(default)s)')
+    parser.add_argument('--params', type=Path, default=None,
+                        help='autonomy parameters (default: the package config/autonomy.yaml)')
+    parser.add_argument('--force', action='store_true',
+                        help='replace existing seed folders')
+    parser.set_defaults(func=run_faults)
+
+
+def _seed_range(text: str) -> range:
+    first, sep, last = text.partition('..')
+    try:
+        a, b = int(first), int(last if sep else first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a seed or A..B range: {text!r}') from None
+    if a < 0 or b < a:
+        raise argparse.ArgumentTypeError(f'need 0 <= A <= B, got {text!r}')
+    return range(a, b + 1)
+
+
+def _controller_config(params: Path | None):
+    """Baseline controller and vessel configs from the controller's section of the
+    autonomy parameters (the same values the ROS graph uses)."""
+    import yaml
+
+    from asv_autonomy.cli.launch_xml import PACKAGE, find_package_share
+    from asv_autonomy.planning.baseline import BaselineConfig
+    from asv_autonomy.planning.vessel import VesselParams
+
+    path = params or find_package_share(PACKAGE) / 'config' / 'autonomy.yaml'
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+        section = dict(doc.get('/**/controller', {}).get('ros__parameters', {}))
+        vessel = section.pop('vessel', {}) or {}
+        names = {f for f in BaselineConfig.__dataclass_fields__}
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()
+                  if k in names}
+        return BaselineConfig(**kwargs), VesselParams(**vessel)
+    except (OSError, yaml.YAMLError, TypeError, ValueError) as error:
+        raise CliError(f'params file {path}: {error}') from None
+
+
+def run_faults(args) -> int:
+    from asv_autonomy.localization import LocalizationConfig, Localizer
+    from asv_autonomy.planning.baseline import BaselineController
+    from asv_autonomy.ros.mission_bag import write_mission_bag
+    from asv_autonomy.ros.sim_messages import SimMessages
+    from asv_autonomy.ros.sim_node import SimNodeConfig
+    from asv_autonomy.sim.headless import HeadlessConfig, run_headless
+    from asv_autonomy.sim.simulator import SimConfig, Simulator
+
+    families = tuple(f for f in args.families.split(',') if f)
+    try:
+        headless = HeadlessConfig(duration=args.duration)
+        random_schedule(np.random.default_rng(0), args.duration, args.faults_per_run, families)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if args.faults_per_run < 0:
+        raise CliError(f'--faults-per-run must be >= 0, got {args.faults_per_run}')
+    baseline, vessel = _controller_config(args.params)
+    node_config = SimNodeConfig()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for index, seed in enumerate(args.seeds, start=1):
+        folder = args.out / f'seed_{seed:04d}'
+        if folder.exists():
+            if not args.force:
+                raise CliError(f'{folder} exists (use --force to replace it)')
+            shutil.rmtree(folder)
+        folder.mkdir()
+        started = time.monotonic()
+        # The schedule's randomness is its own stream, so a seed's world does not change
+        # with the number or kind of faults.
+        schedule = random_schedule(np.random.default_rng([seed, 1]), args.duration,
+                                   args.faults_per_run, families)
+        schedule.to_yaml(folder / 'faults.yaml')
+        sim = Simulator(SimConfig(seed=seed), schedule)
+        localizer = Localizer(LocalizationConfig(datum=sim.config.datum))
+        controller = BaselineController(baseline, vessel)
+        steps = run_headless(sim, localizer, controller, headless)
+        counts = write_mission_bag(folder / 'bag', steps,
+                                   SimMessages(sim, node_config, camera=False))
+        start = sim.config.start_time
+        labels = {'seed': seed, 'duration_s': args.duration, 'start_time': start,
+                  'faults': [{'type': f.kind, 'channel': f.channel, 'onset': start + f.onset,
+                              'end': start + f.end,
+                              'params': {k: list(v) if isinstance(v, tuple) else v
+                                         for k, v in f.params.items()}}
+                             for f in schedule.faults]}
+        (folder / 'labels.json').write_text(json.dumps(labels, indent=2) + '\n')
+        kinds = ', '.join(f'{f.kind} at {f.onset:.0f} s' for f in schedule.faults) or 'none'
+        print(f'[asv sim faults] {index}/{len(args.seeds)} seed {seed}: {kinds}; '
+              f'{sum(counts.values())} messages in {time.monotonic() - started:.1f} s',
+              file=sys.stderr, flush=True)
+    print(f'[asv sim faults] {len(args.seeds)} missions in {args.out}')
+    return 0

@@ -1,0 +1,170 @@
+"""`asv train segmentation`: fit the navigable-space polyline VAE without pixel labels.
+
+  asv train segmentation [--images DIR] [--sim-frames N] [--labelled DIR] [--steps N]
+                         [--seed S] [--batch B] [--init PATH] [--threads T] --out model.pt
+
+Simulated frames are rendered first (look seeds 1000-1999 by default; seeds 0-99 are held
+out for evaluation), real unlabelled frames from --images (sorted by name: consecutive
+files are consecutive frames, used for the temporal term) are mixed in, and --labelled DIR
+(DIR/images + DIR/masks, same stems, non-zero = water) adds the optional few-label loss.
+Progress (step, loss terms, throughput) goes to stderr; the checkpoint holds the weights,
+the network config and metadata (command, seed, steps, data).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from asv_autonomy.cli.common import CliError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser('train', help='train the learned models',
+                                   description=__doc__.splitlines()[0])
+    targets = parser.add_subparsers(dest='train_target', required=True, metavar='TARGET')
+    seg = targets.add_parser('segmentation', help='navigable-space polyline VAE (unsupervised)',
+                             description=__doc__.split('\n\n', 2)[2],
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    seg.add_argument('--images', type=Path, default=None, metavar='DIR',
+                     help='real unlabelled frames (png/jpg), in temporal order by name')
+    seg.add_argument('--sim-frames', type=int, default=1200, metavar='N',
+                     help='simulated frames to render for training (default %(default)s)')
+    seg.add_argument('--sim-seeds', default='1000-1999', metavar='A-B',
+                     help='look seeds of the simulated frames (default %(default)s; never '
+                          'overlap the held-out 0-99)')
+    seg.add_argument('--labelled', type=Path, default=None, metavar='DIR',
+                     help='optional labelled frames: DIR/images and DIR/masks')
+    seg.add_argument('--steps', type=int, default=1500, metavar='N',
+                     help='optimisation steps (default %(default)s)')
+    seg.add_argument('--batch', type=int, default=16, metavar='B',
+                     help='images per step (default %(default)s)')
+    seg.add_argument('--lr', type=float, default=2e-3, help='learning rate (default %(default)s)')
+    seg.add_argument('--seed', type=int, default=0, metavar='S',
+                     help='seed of weights, data and augmentation (default %(default)s)')
+    seg.add_argument('--init', type=Path, default=None, metavar='PATH',
+                     help='start from this checkpoint (fine-tuning)')
+    seg.add_argument('--threads', type=int, default=1, metavar='T',
+                     help='torch CPU threads (default %(default)s)')
+    seg.add_argument('--out', type=Path, required=True, metavar='PATH',
+                     help='checkpoint to write (.pt)')
+    seg.set_defaults(func=run_segmentation)
+
+
+def _seed_range(text: str) -> tuple[int, int]:
+    try:
+        first, last = (int(v) for v in text.split('-'))
+    except ValueError:
+        raise CliError(f'--sim-seeds must be A-B (e.g. 1000-1999), got {text!r}') from None
+    if not 0 <= first <= last:
+        raise CliError(f'--sim-seeds must be A-B with 0 <= A <= B, got {text!r}')
+    if first <= 99:
+        print('asv train: warning: --sim-seeds overlaps the held-out evaluation seeds 0-99',
+              file=sys.stderr)
+    return first, last + 1
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_segmentation(args) -> int:
+    import numpy as np
+    import torch
+
+    from asv_autonomy.perception.model import SegmenterConfig
+    from asv_autonomy.perception.segmenter import CheckpointError, Segmenter
+    from asv_autonomy.perception.training import (TrainConfig, TrainData, empty_data,
+                                                  load_folder, load_labelled,
+                                                  render_sim_frames, train)
+
+    if args.steps < 0 or args.sim_frames < 0 or args.batch < 1 or args.threads < 1:
+        raise CliError('--steps and --sim-frames must be >= 0, --batch and --threads >= 1')
+    seeds = _seed_range(args.sim_seeds)
+    if args.out.suffix == '' or args.out.is_dir():
+        raise CliError(f'--out must be a file path (e.g. model.pt), got {args.out}')
+    torch.set_num_threads(args.threads)
+    model = None
+    config = SegmenterConfig()
+    if args.init is not None:
+        try:
+            start = Segmenter.load(args.init)
+        except CheckpointError as error:
+            raise CliError(str(error)) from None
+        model, config = start.model, start.config
+    width, height = config.input_width, config.input_height
+    data = empty_data(width, height)
+    try:
+        real = load_folder(args.images, width, height) if args.images else data.real
+        labelled, labels = (load_labelled(args.labelled, width, height) if args.labelled
+                            else (data.labelled, data.labels))
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from None
+    if args.images:
+        _say(f'real frames: {len(real)} from {args.images}')
+    if args.labelled:
+        _say(f'labelled frames: {len(labelled)} from {args.labelled}')
+    sim = data.sim
+    if args.sim_frames:
+        t0 = time.monotonic()
+
+        def rendered(done, total):
+            if done == total or done % 50 == 0:
+                rate = done / max(time.monotonic() - t0, 1e-9)
+                _say(f'render {done}/{total} simulated frames ({rate:.1f} frames/s)')
+
+        sim, _ = render_sim_frames(args.sim_frames, seeds, TrainConfig.frames_per_seed,
+                                   width, height, seed=args.seed, progress=rendered)
+    if not (len(sim) or len(real) or len(labelled)):
+        raise CliError('no training data: give --sim-frames > 0, --images or --labelled')
+    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
+                     sim_frames=args.sim_frames, sim_seeds=seeds, threads=args.threads)
+    last = {}
+
+    def progress(report):
+        last.update(report)
+        eta = (report['steps'] - report['step']) * tc.batch / max(report['images_per_s'], 1e-9)
+        _say(f"step {report['step']}/{report['steps']}  loss {report['loss']:.4f}  "
+             f"region {report['region']:.4f}  kl {report['kl']:.3f}  "
+             f"smooth {report['smooth']:.4f}  temporal {report['temporal']:.4f}  "
+             f"label {report['label']:.4f}  {report['images_per_s']:.1f} img/s  "
+             f"eta {eta:.0f} s")
+
+    start = time.monotonic()
+    model = train(TrainData(sim, real, labelled, labels), config, tc, model=model,
+                  progress=progress)
+    segmenter = Segmenter(model, model.config)
+    command = 'asv train segmentation ' + ' '.join(
+        shlex.quote(a) for a in _argv_of(args))
+    metadata = {'command': command, 'seed': args.seed, 'steps': args.steps,
+                'batch': args.batch, 'lr': args.lr, 'sim_frames': int(len(sim)),
+                'sim_seeds': [seeds[0], seeds[1] - 1], 'real_frames': int(len(real)),
+                'labelled_frames': int(len(labelled)),
+                'init': str(args.init) if args.init else '',
+                'final_loss': float(last.get('loss', float('nan'))),
+                'train_seconds': round(time.monotonic() - start, 1),
+                'torch': str(torch.__version__), 'numpy': str(np.__version__)}
+    try:
+        segmenter.save(args.out, metadata)
+    except OSError as error:
+        raise CliError(f'cannot write {args.out}: {error}') from None
+    _say(f'wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)')
+    return 0
+
+
+def _argv_of(args) -> list[str]:
+    """The options of this run as command-line words (recorded in the checkpoint)."""
+    words = []
+    if args.images:
+        words += ['--images', str(args.images)]
+    words += ['--sim-frames', str(args.sim_frames), '--sim-seeds', args.sim_seeds]
+    if args.labelled:
+        words += ['--labelled', str(args.labelled)]
+    words += ['--steps', str(args.steps), '--batch', str(args.batch), '--lr', str(args.lr),
+              '--seed', str(args.seed)]
+    if args.init:
+        words += ['--init', str(args.init)]
+    words += ['--out', str(args.out)]
+    return words
