@@ -368,15 +368,7 @@ class NmeaParser:
         _need(f, 10)
         tod = _time_of_day(f[1])
         day = _rmc_date(f[9]) if f[9] else None
-        mode = f[12][:1] if len(f) > 12 else ''
-        if f[2] != 'A' or mode in _MODE_NO_FIX:
-            if f[2] not in ('A', 'V'):
-                raise ValueError(f'status {f[2]!r}')
-            fix = _no_fix(t)
-        else:
-            lat, lon = _position(f[3], f[4], f[5], f[6])
-            fix = GnssFix(stamp=t, latitude=lat, longitude=lon, altitude=math.nan,
-                          status=_MODE_STATUS.get(mode, FIX))
+        fix = _status_mode_fix(t, f[2], f[12][:1] if len(f) > 12 else '', *f[3:7])
         self._check_time(tod)
         if day is not None:
             self._day = day
@@ -386,15 +378,7 @@ class NmeaParser:
         # GLL,lat,N,lon,E,time,status[,mode]
         _need(f, 7)
         tod = _time_of_day(f[5])
-        mode = f[7][:1] if len(f) > 7 else ''
-        if f[6] != 'A' or mode in _MODE_NO_FIX:
-            if f[6] not in ('A', 'V'):
-                raise ValueError(f'status {f[6]!r}')
-            fix = _no_fix(t)
-        else:
-            lat, lon = _position(f[1], f[2], f[3], f[4])
-            fix = GnssFix(stamp=t, latitude=lat, longitude=lon, altitude=math.nan,
-                          status=_MODE_STATUS.get(mode, FIX))
+        fix = _status_mode_fix(t, f[6], f[7][:1] if len(f) > 7 else '', *f[1:5])
         self._check_time(tod)
         return self._fix_record('GLL', fix, tod)
 
@@ -496,6 +480,18 @@ _GGA_STATUS = {1: FIX, 2: FIX_SBAS, 3: FIX, 4: FIX_GBAS, 5: FIX_GBAS}
 # N invalid, E estimated, M manual, S simulator are no fix.
 _MODE_STATUS = {'A': FIX, 'D': FIX_SBAS, 'F': FIX_GBAS, 'R': FIX_GBAS, 'P': FIX}
 _MODE_NO_FIX = ('N', 'E', 'M', 'S')
+
+
+def _status_mode_fix(t: float, status: str, mode: str, lat: str, ns: str, lon: str,
+                     ew: str) -> GnssFix:
+    """Fix of an RMC/GLL sentence: status A/V and the NMEA 2.3 mode indicator decide."""
+    if status != 'A' or mode in _MODE_NO_FIX:
+        if status not in ('A', 'V'):
+            raise ValueError(f'status {status!r}')
+        return _no_fix(t)
+    latitude, longitude = _position(lat, ns, lon, ew)
+    return GnssFix(stamp=t, latitude=latitude, longitude=longitude, altitude=math.nan,
+                   status=_MODE_STATUS.get(mode, FIX))
 
 
 def _checksum(body: str) -> int:
