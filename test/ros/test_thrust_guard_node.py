@@ -1,15 +1,18 @@
 """The thrust guard in front of Gazebo/VRX thrusters: commands pass saturated, silence and
 the e-stop give zero (DESIGN.md §5). Real node process over DDS (`make test`)."""
+import math
 import subprocess
 import sys
 import time
 
 import pytest
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import Bool, Float64
 
 from asv_autonomy.ros import qos
+from asv_autonomy.ros.conversions import read_diagnostics
 
 GUARD = [sys.executable, '-c',
          'import sys; from asv_autonomy.ros.thrust_guard_node import main; sys.exit(main())',
@@ -30,6 +33,9 @@ def test_guarded_thrust_follows_commands_times_out_and_stops_on_estop(ros_env):
     left = node.create_publisher(Float64, 'thrusters/left/thrust', qos.COMMAND)
     right = node.create_publisher(Float64, 'thrusters/right/thrust', qos.COMMAND)
     estop = node.create_publisher(Bool, 'safety/estop', qos.LATCHED)
+    statuses = []
+    node.create_subscription(DiagnosticArray, 'diagnostics', lambda m: statuses.extend(
+        s for s in read_diagnostics(m) if s['name'] == '/thrust_guard'), 10)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
 
@@ -55,6 +61,16 @@ def test_guarded_thrust_follows_commands_times_out_and_stops_on_estop(ros_env):
         estop.publish(Bool(data=False))
         drive(1.5, 10.0, 10.0)                       # released: fresh commands pass again
         assert out['left'][-1] == 10.0 and out['right'][-1] == 10.0
+        def nan_counted():
+            return any(s['values'].get('dropped/thrusters/left/thrust/nan', 0) > 0
+                       for s in statuses)
+
+        deadline = time.monotonic() + 5.0            # NaN: refused, counted, not applied
+        while not nan_counted() and time.monotonic() < deadline:
+            drive(0.2, math.nan, 10.0)
+        assert nan_counted(), 'NaN thrust not counted on diagnostics'
+        assert all(math.isfinite(v) for v in out['left'])
+        assert process.poll() is None
     finally:
         executor.shutdown()
         node.destroy_node()
