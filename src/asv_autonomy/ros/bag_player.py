@@ -72,7 +72,7 @@ class PlayerConfig:
     topics: tuple[str, ...] = ()   # recorded topic names to play; empty = all
     remap: tuple[str, ...] = ()    # 'from:=to' rules on recorded topic names
     clock_rate: float = 100.0      # [Hz] /clock publishing rate; 0 = no /clock
-    delay: float = 0.0             # [s] pause after creating publishers (for discovery)
+    delay: float = 0.0             # [s] pause before playing (after wait_for_subscribers)
     wait_for_subscribers: bool = False  # start once every played topic has a subscriber
 
     def __post_init__(self):
@@ -163,9 +163,11 @@ class BagPlayer:
         """Publish the bag (again and again with loop); returns the messages published."""
         config = self.config
         start_ns = self.info['start_ns'] + round(config.start_offset * 1e9)
-        time.sleep(config.delay)
         if config.wait_for_subscribers and not self._wait_for_subscribers(should_stop):
             return self.published
+        # After the subscribers are there: the nodes that subscribed are up now, and the
+        # delay lets others (a recorder) discover what those nodes publish.
+        time.sleep(config.delay)
         while not should_stop():
             before = self.published
             finished = self._play_once(start_ns, should_stop)
