@@ -163,11 +163,12 @@ def test_replayed_log_is_localized_and_mapped_the_same_way_twice(ros_env, tmp_pa
     again = odometry(second)
     common, i, j = np.intersect1d(track[:, 0], again[:, 0], return_indices=True)
     np.testing.assert_allclose(again[j], track[i], rtol=0, atol=1e-9)
-    # Every pose is in both runs, except at most one at an end (the recorder's last moment
-    # as the launch shuts down).
+    # The same poses in both runs, except where a recording started late or stopped early
+    # (only at the ends, never a gap in the middle).
+    assert len(common) >= 0.9 * max(len(track), len(again))
     for run in (track, again):
-        missing = np.setdiff1d(run[:, 0], common)
-        assert len(missing) <= 1 and set(missing) <= {run[0, 0], run[-1, 0]}, missing
+        inside = (run[:, 0] >= common[0]) & (run[:, 0] <= common[-1])
+        assert np.array_equal(run[inside, 0], common), 'a pose differs or is missing'
 
 
 @pytest.mark.slow
