@@ -50,6 +50,13 @@ def message_class(msgtype: str) -> type:
         raise ImportError(f'{package}.{kind} has no message {name}') from None
 
 
+def type_name(msg) -> str:
+    """The type name of an rclpy message instance, e.g. 'sensor_msgs/msg/Imu' (the inverse
+    of `message_class`), as bags store it."""
+    package, kind = type(msg).__module__.split('.')[:2]
+    return f'{package}/{kind}/{type(msg).__name__}'
+
+
 def _qos_time(duration: Duration) -> QosTime:
     sec, nsec = divmod(duration.nanoseconds, 1_000_000_000)
     return QosTime(sec, nsec)

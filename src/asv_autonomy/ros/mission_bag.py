@@ -12,17 +12,12 @@ from rclpy.serialization import serialize_message
 
 from asv_autonomy import bagio
 from asv_autonomy.ros import conversions as cv
+from asv_autonomy.ros.bag_recorder import type_name
 from asv_autonomy.ros.sim_messages import CLOCK, SimMessages
 from asv_autonomy.sim.headless import MissionStep
 
 ODOMETRY = 'odometry/filtered'
 THRUSTERS = ('thrusters/left/thrust', 'thrusters/right/thrust')
-
-
-def _type_name(msg) -> str:
-    """'sensor_msgs/msg/Imu' of an rclpy message instance."""
-    module = type(msg).__module__.split('.')[0]
-    return f'{module}/msg/{type(msg).__name__}'
 
 
 def write_mission_bag(path: Path, steps: Iterable[MissionStep], messages: SimMessages,
@@ -50,7 +45,7 @@ def write_mission_bag(path: Path, steps: Iterable[MissionStep], messages: SimMes
             stamp_ns = round(step.time * 1e9)
             for topic, msg in out:
                 counts[topic] += 1
-                yield (bagio.absolute_topic(topic), _type_name(msg), stamp_ns,
+                yield (bagio.absolute_topic(topic), type_name(msg), stamp_ns,
                        serialize_message(msg))
 
     bagio.write_bag(path, records())

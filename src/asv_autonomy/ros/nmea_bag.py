@@ -15,6 +15,7 @@ from asv_autonomy import bagio
 from asv_autonomy.drivers.nmea import NmeaConfig
 from asv_autonomy.drivers.nmea_log import first_date, stamped_records
 from asv_autonomy.ros import conversions as cv
+from asv_autonomy.ros.bag_recorder import type_name
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ def nmea_to_bag(log: Path, bag: Path, config: NmeaBagConfig = NmeaBagConfig(),
     counts: Counter = Counter()
     written: Counter = Counter()
     span = [math.inf, -math.inf]
-    msgtypes = {'fix': 'sensor_msgs/msg/NavSatFix', 'depth': 'sensor_msgs/msg/Range',
-                'temperature': 'sensor_msgs/msg/Temperature'}
     topics = {'fix': config.gps_topic, 'depth': config.depth_topic,
               'temperature': config.temperature_topic}
 
@@ -88,8 +87,8 @@ def nmea_to_bag(log: Path, bag: Path, config: NmeaBagConfig = NmeaBagConfig(),
             t = record.measurement.stamp
             span[0], span[1] = min(span[0], t), max(span[1], t)
             written[topics[record.kind]] += 1
-            yield (topics[record.kind], msgtypes[record.kind], round(t * 1e9),
-                   serialize_message(convert(record)))
+            msg = convert(record)
+            yield (topics[record.kind], type_name(msg), round(t * 1e9), serialize_message(msg))
 
     bagio.write_bag(bag, messages())
     if not written:
