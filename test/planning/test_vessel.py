@@ -167,3 +167,12 @@ def test_params_are_validated():
         VesselParams(damping_sway_linear=float('nan'))
     with pytest.raises(TypeError):
         step([0.0] * 6, np.zeros(2), np.zeros(2), CALM, CALM, 0.1, P)
+
+
+def test_thruster_power_matches_the_datasheet_point_and_grows_with_thrust_to_the_1_5():
+    from asv_autonomy.planning.vessel import thruster_power
+    full = thruster_power(np.array([51.5, 0.0]), P)
+    assert full == pytest.approx(390.0, rel=0.01)
+    both = thruster_power(torch.tensor([[20.0, -20.0]]), P)
+    assert both.shape == (1,)
+    assert float(both[0]) == pytest.approx(2 * P.thruster_power_coefficient * 20.0 ** 1.5)
