@@ -1,0 +1,268 @@
+"""Model predictive path integral (MPPI) control of the twin-thruster vessel.
+
+One optimisation (Williams et al., "Information theoretic MPC", 2017; nav2 MPPI):
+
+1. sample K thrust sequences around the nominal one (time-correlated Gaussian noise,
+   clamped to the thruster limits; sample 0 is the nominal itself) and one current
+   disturbance per rollout (the flow's spread),
+2. roll all K out for T steps with the shared vessel model, summing the running costs,
+   then add the terminal cost (value-to-go, or time to the goal),
+3. weight the rollouts by ``softmax(-cost / temperature)`` and set the nominal to the
+   weighted mean of the sampled sequences (a convex combination: within the limits),
+4. command its first step and shift it one step for the next call (warm start).
+
+Speed: the per-step function (dynamics + running cost) is compiled with
+``torch.compile`` once per rollout count and device, and called T times from a Python
+loop (compiling the unrolled horizon takes minutes). The scene's tensors are arguments,
+so new rasters of the same shapes need no recompilation. Without a working compiler the
+optimiser logs a warning and runs eagerly.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+
+from .costs import CostWeights, running_cost, terminal_cost
+from .rollout import Scene, rollout_step, stable_substeps
+from .vessel import VesselParams
+
+__all__ = ['MPPIConfig', 'MPPIResult', 'MPPI', 'Scene']
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MPPIConfig:
+    """Settings of the MPPI optimiser.
+
+    Args:
+        rollouts: K, sampled thrust sequences per iteration.
+        horizon: T, steps per rollout.
+        dt: [s] rollout step (RK4 sub-steps keep it stable for large drag scales).
+        temperature: [s] softmin temperature (lambda): smaller trusts the best rollouts more.
+        noise_sigma: [N] standard deviation of the thrust noise per thruster.
+        noise_smoothing: AR(1) coefficient of the noise along the horizon in [0, 1)
+            (0: white noise; larger: smoother sampled sequences, same per-step sigma).
+        iterations: sample-and-update rounds per call.
+        warm_start: start the next call from the shifted nominal (else from a hold of the
+            current thrust).
+        compile: compile the rollout step with ``torch.compile`` (eager fallback).
+        seed: seed of the optimiser's random generator.
+    """
+
+    rollouts: int = 1024
+    horizon: int = 50
+    dt: float = 0.2
+    temperature: float = 0.3
+    noise_sigma: tuple[float, float] = (15.0, 15.0)
+    noise_smoothing: float = 0.5
+    iterations: int = 1
+    warm_start: bool = True
+    compile: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.rollouts < 2 or self.horizon < 1 or self.iterations < 1:
+            raise ValueError(f'MPPIConfig needs rollouts >= 2, horizon >= 1, iterations >= 1, '
+                             f'got {self.rollouts}, {self.horizon}, {self.iterations}')
+        if not (math.isfinite(self.dt) and self.dt > 0.0):
+            raise ValueError(f'MPPIConfig.dt must be > 0 [s], got {self.dt}')
+        if not (math.isfinite(self.temperature) and self.temperature > 0.0):
+            raise ValueError(f'MPPIConfig.temperature must be > 0, got {self.temperature}')
+        if len(self.noise_sigma) != 2 or not all(math.isfinite(s) and s > 0.0
+                                                 for s in self.noise_sigma):
+            raise ValueError(f'MPPIConfig.noise_sigma must be two positive thrust deviations '
+                             f'[N], got {self.noise_sigma}')
+        if not 0.0 <= self.noise_smoothing < 1.0:
+            raise ValueError(f'MPPIConfig.noise_smoothing must be in [0, 1), got '
+                             f'{self.noise_smoothing}')
+
+
+@dataclass
+class MPPIResult:
+    """Outcome of one optimisation.
+
+    Args:
+        command: [N] thrust (left, right) to apply now, within the thruster limits.
+        controls: [N] optimised thrust sequence (the command is its first row).
+        trajectory: expected states (softmin-weighted mean of the sampled rollouts),
+            starting at the current state.
+        cost: [s] softmin-weighted mean rollout cost.
+        solve_s: [s] wall time of the optimisation.
+
+    Shapes:
+        command ``(2,)``, controls ``(T, 2)``, trajectory ``(T + 1, 6)``.
+    """
+
+    command: torch.Tensor
+    controls: torch.Tensor
+    trajectory: torch.Tensor
+    cost: float
+    solve_s: float
+
+
+def step_with_cost(state: torch.Tensor, thrust: torch.Tensor, cost: torch.Tensor,
+                   command: torch.Tensor, disturbance: torch.Tensor, scene: Scene,
+                   weights: CostWeights, params: VesselParams, dt: float,
+                   substeps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One rollout step of every sample and its running cost added to ``cost``.
+
+    Shapes:
+        state ``(K, 6)``, thrust/command/disturbance ``(K, 2)``, cost ``(K,)``
+        -> (``(K, 6)``, ``(K, 2)``, ``(K,)``).
+    """
+    state, thrust = rollout_step(state, thrust, command, disturbance, scene, dt, params,
+                                 substeps)
+    return state, thrust, cost + running_cost(state, thrust, scene, weights, dt, params)
+
+
+def smoothing_matrix(horizon: int, coefficient: float, device=None,
+                     dtype=torch.float32) -> torch.Tensor:
+    """Lower-triangular map from white to AR(1) noise with unit stationary variance:
+    ``e_0 = w_0``, ``e_t = a e_{t-1} + sqrt(1 - a^2) w_t``.
+
+    Shapes:
+        ``(T, T)``.
+    """
+    t = torch.arange(horizon, device=device, dtype=dtype)
+    lag = t[:, None] - t[None, :]
+    gain = torch.where(t == 0, 1.0, math.sqrt(1.0 - coefficient ** 2))
+    matrix = torch.where(lag >= 0, coefficient ** lag.clamp(min=0), 0.0) * gain[None, :]
+    return matrix
+
+
+class MPPI:
+    """MPPI optimiser of thrust sequences; see the module docstring.
+
+    Args:
+        config: optimiser settings.
+        vessel: vessel model the rollouts use (thrust limits, dynamics, power).
+        weights: cost weights.
+        device: where rollouts run.
+    """
+
+    def __init__(self, config: MPPIConfig, vessel: VesselParams, weights: CostWeights,
+                 device: torch.device | str = 'cpu'):
+        self.config, self.vessel, self.weights = config, vessel, weights
+        self.device = torch.device(device)
+        self._generator = torch.Generator(self.device).manual_seed(config.seed)
+        self._smoothing = smoothing_matrix(config.horizon, config.noise_smoothing, self.device)
+        self._sigma = torch.tensor(config.noise_sigma, device=self.device)
+        self._lower = -vessel.max_thrust_reverse
+        self._upper = vessel.max_thrust_forward
+        self._nominal: torch.Tensor | None = None
+        self._step = step_with_cost
+        if config.compile:
+            self._step = torch.compile(step_with_cost, dynamic=False, fullgraph=True)
+
+    @property
+    def nominal(self) -> torch.Tensor | None:
+        """[N] (T, 2) thrust sequence the next call starts from (None after reset)."""
+        return self._nominal
+
+    def reset(self):
+        """Forget the warm start: the next call starts from a hold of the current thrust."""
+        self._nominal = None
+
+    @torch.inference_mode()
+    def optimise(self, state: torch.Tensor, thrust: torch.Tensor, scene: Scene) -> MPPIResult:
+        """Optimise the thrust sequence from ``state`` and return the command to apply.
+
+        Args:
+            state: [x, y, yaw, u, v, r] current vessel state (map, body velocities).
+            thrust: [N] thrust the thrusters deliver now (before efficiency).
+            scene: rasters and tensors the dynamics and costs read (on ``device``).
+
+        Returns:
+            the command, optimised controls, expected trajectory and cost.
+
+        Shapes:
+            state ``(6,)``, thrust ``(2,)``.
+        """
+        start = time.perf_counter()
+        state = torch.as_tensor(state, dtype=torch.float32, device=self.device)
+        thrust = torch.as_tensor(thrust, dtype=torch.float32, device=self.device)
+        if state.shape != (6,) or thrust.shape != (2,):
+            raise ValueError(f'optimise needs state (6,) and thrust (2,), got '
+                             f'{tuple(state.shape)} and {tuple(thrust.shape)}')
+        if not bool(torch.isfinite(state).all() & torch.isfinite(thrust).all()):
+            raise ValueError('optimise needs a finite state and thrust')
+        cfg = self.config
+        if self._nominal is None:
+            self._nominal = thrust.clamp(self._lower, self._upper).expand(cfg.horizon, 2).clone()
+        for _ in range(cfg.iterations):
+            controls = self._sample_controls()
+            costs, states = self.rollout_costs(state, thrust, controls, self._sample_disturbance(),
+                                               scene)
+            softmin = torch.softmax(-(costs - costs.min()) / cfg.temperature, dim=0)
+            self._nominal = softmin @ controls              # (T, 2): sum over K
+        controls = self._nominal
+        trajectory = softmin @ states
+        if cfg.warm_start:
+            self._nominal = torch.cat([controls[1:], controls[-1:]])
+        else:
+            self._nominal = None
+        cost = float(softmin @ costs)
+        return MPPIResult(controls[0], controls, trajectory, cost, time.perf_counter() - start)
+
+    def rollout_costs(self, state: torch.Tensor, thrust: torch.Tensor, controls: torch.Tensor,
+                      disturbance: torch.Tensor, scene: Scene
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Total cost of each sampled thrust sequence (running + terminal) and its states.
+
+        Args:
+            state: start state; thrust: [N] delivered thrust at the start.
+            controls: [N] thrust commands per step and rollout.
+            disturbance: standard-normal current disturbance per rollout.
+            scene: what the dynamics and costs read.
+
+        Returns:
+            (cost [s] per rollout, states including the start; NaN costs count as 1e12).
+
+        Shapes:
+            state ``(6,)``, thrust ``(2,)``, controls ``(T, K, 2)``, disturbance ``(K, 2)``
+            -> (``(K,)``, ``(T + 1, K, 6)``).
+        """
+        horizon, k = controls.shape[:2]
+        substeps = stable_substeps(self.config.dt, float(scene.drag_scale))
+        x = state.expand(k, 6).contiguous()
+        f = thrust.expand(k, 2).contiguous()
+        cost = torch.zeros(k, device=self.device)
+        states = [x]
+        for t in range(horizon):
+            x, f, cost = self._call_step(x, f, cost, controls[t], disturbance, scene, substeps)
+            states.append(x)
+        cost = cost + terminal_cost(x, scene, self.weights)
+        return torch.nan_to_num(cost, nan=1e12, posinf=1e12), torch.stack(states)
+
+    def _call_step(self, *args):
+        step_args = (*args[:-1], self.weights, self.vessel, self.config.dt, args[-1])
+        try:
+            return self._step(*step_args)
+        except Exception as error:  # noqa: BLE001 - any compiler failure: run eagerly
+            if self._step is step_with_cost:
+                raise
+            logger.warning('torch.compile of the MPPI rollout step failed (%s); running '
+                           'eagerly', error)
+            self._step = step_with_cost
+            return self._step(*step_args)
+
+    def _sample_controls(self) -> torch.Tensor:
+        """[N] (T, K, 2) clamped thrust sequences around the nominal; sample 0 = nominal."""
+        cfg = self.config
+        white = torch.randn(cfg.horizon, cfg.rollouts, 2, generator=self._generator,
+                            device=self.device)
+        noise = (self._smoothing @ white.view(cfg.horizon, -1)).view_as(white) * self._sigma
+        noise[:, 0] = 0.0
+        return (self._nominal[:, None] + noise).clamp(self._lower, self._upper)
+
+    def _sample_disturbance(self) -> torch.Tensor:
+        """(K, 2) standard-normal current disturbance per rollout; rollout 0 sees the mean."""
+        disturbance = torch.randn(self.config.rollouts, 2, generator=self._generator,
+                                  device=self.device)
+        disturbance[0] = 0.0
+        return disturbance
