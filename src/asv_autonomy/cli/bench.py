@@ -13,6 +13,7 @@ figures that do not apply (the update latency of a batch model, a skipped model)
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -70,6 +71,7 @@ def register(subparsers) -> None:
                          help='figure comparing the models')
     mapping.set_defaults(func=run_mapping)
     register_segmentation(targets)
+    register_planning(targets)
 
 
 def _sizes(text: str) -> list[int]:
@@ -320,3 +322,150 @@ def run_segmentation(args) -> int:
         err = f'{r["boundary_err_px"]:.2f}' if r['boundary_err_px'] is not None else '-'
         print(f'{r["dataset"]:<16}{r["method"]:<18}{iou:>8}{err:>13}{r["fps"]:>9.1f}')
     return 0
+
+
+# --- asv bench planning (issue 4) ----------------------------------------------------------
+
+PLANNING_HELP = """\
+  asv bench planning [--scenarios gyre,passage,arctic] [--planners asv,asv-no-mdp,baseline,
+                     pytorch-mppi] [--seeds K] [--device cpu|cuda] [--currents PATH]
+                     --json OUT [--plot OUT.png]
+
+Closed-loop episodes in the simulator: every planner drives the boat from the scenario's
+start to its goal through a seeded realisation of the scenario's current (seeds 0..K-1),
+knowing only the mean current and its spread (asv_autonomy.planning.scenarios and
+.benchmark describe the scenarios and the protocol). --currents PATH (.npz or NetCDF, see
+FlowField.from_file) replaces the current of every scenario. JSON: {"results": [{"scenario",
+"planner", "seed", "success", "time_s", "energy_J", "min_land_distance_m", "collisions",
+"outcome", "wall_s"}], "compute": [{"planner", "device", "rollouts", "horizon", "hz",
+"solve_s", ...}], "settings": {...}}, rewritten after every episode; the compute section
+(1024 x 50 and 4096 x 50 on the CPU, 100000 x 100 with --device cuda) comes last.
+"""
+
+
+def register_planning(targets) -> None:
+    from asv_autonomy.planning.benchmark import PLANNERS
+    from asv_autonomy.planning.scenarios import NAMES
+    parser = targets.add_parser(
+        'planning', help='closed-loop planner episodes in strong currents',
+        description=PLANNING_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--scenarios', default=','.join(NAMES), metavar='NAME,...',
+                        help='scenarios to run (default %(default)s)')
+    parser.add_argument('--planners', default=','.join(PLANNERS), metavar='NAME,...',
+                        help='planners to run (default %(default)s)')
+    parser.add_argument('--seeds', type=int, default=5, metavar='K',
+                        help='seeds 0..K-1 per scenario and planner (default %(default)s)')
+    parser.add_argument('--device', default='cpu', metavar='cpu|cuda',
+                        help='where the planners run (default %(default)s)')
+    parser.add_argument('--currents', type=Path, default=None, metavar='PATH',
+                        help='current grid (.npz / .nc) replacing the current of every scenario')
+    parser.add_argument('--json', type=Path, required=True, metavar='OUT',
+                        help='results file to write')
+    parser.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
+                        help='tracks over each scenario and a success / energy panel')
+    parser.set_defaults(func=run_planning)
+
+
+def _names(text: str, known: tuple[str, ...], what: str) -> list[str]:
+    names = list(dict.fromkeys(part.strip() for part in text.split(',') if part.strip()))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise CliError(f'unknown {what}(s) {", ".join(unknown) or "(none given)"}; choose '
+                       f'from {", ".join(known)}')
+    return names
+
+
+def run_planning(args) -> int:
+    import tempfile
+
+    from tqdm import tqdm
+
+    from asv_autonomy.planning import benchmark as bench
+    from asv_autonomy.planning import scenarios
+    from asv_autonomy.planning.vessel import VesselParams
+
+    names = _names(args.scenarios, scenarios.NAMES, 'scenario')
+    planners = _names(args.planners, bench.PLANNERS, 'planner')
+    if args.seeds < 1:
+        raise CliError(f'--seeds must be >= 1, got {args.seeds}')
+    if args.device not in ('cpu', 'cuda') and not args.device.startswith('cuda:'):
+        raise CliError(f'--device must be cpu or cuda, got {args.device!r}')
+    if args.device != 'cpu':
+        import torch
+        if not torch.cuda.is_available():
+            raise CliError(f'--device {args.device}: no CUDA device here')
+    if args.currents is not None and not args.currents.is_file():
+        raise CliError(f'--currents {args.currents}: no such file')
+
+    def say(line: str) -> None:
+        print(f'[asv bench planning] {line}', file=sys.stderr, flush=True)
+
+    built = []
+    for name in names:
+        try:
+            built.append(scenarios.build(name, currents=args.currents))
+        except scenarios.ScenarioUnavailable as reason:
+            say(str(reason))
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    if not built:
+        raise CliError('no scenario left to run')
+    _check_plot_and_json(args, bench)
+    settings = {'scenarios': [s.name for s in built], 'planners': planners,
+                'seeds': args.seeds, 'device': args.device,
+                'currents': str(args.currents) if args.currents else None,
+                'episode': dataclasses.asdict(bench.EpisodeConfig())}
+    vessel = VesselParams()
+    results, episodes, compute = [], [], []
+    with tempfile.TemporaryDirectory(prefix='asv-bench-planning-') as tmp:
+        workspaces = [s.workspace(Path(tmp)) for s in built]
+        with tqdm(total=len(built) * len(planners) * args.seeds, file=sys.stderr,
+                  unit='episode', dynamic_ncols=True) as progress:
+            for scenario, workspace in zip(built, workspaces):
+                for planner in planners:
+                    for seed in range(args.seeds):
+                        progress.set_description(f'{scenario.name} {planner} seed={seed}')
+                        controller = bench.make_controller(planner, scenario, workspace,
+                                                           vessel, args.device)
+                        episode = bench.run_episode(scenario, planner, controller, seed,
+                                                    workspace, Path(tmp))
+                        episodes.append(episode)
+                        results.append(episode.row)
+                        bench.write_json(args.json, results, compute, settings)
+                        progress.update()
+        if any(p in bench.OPTIMISERS for p in planners):
+            say('measuring the optimisers compute rate')
+            compute = bench.compute_section(planners, args.device)
+            bench.write_json(args.json, results, compute, settings)
+        if args.plot is not None:
+            bench.plot(args.plot, built, workspaces, episodes)
+    _print_planning_table(bench.summarise(results), compute)
+    return 0
+
+
+def _check_plot_and_json(args, bench) -> None:
+    """A known image type and writable outputs, before the first episode."""
+    if args.plot is not None:
+        from matplotlib.backend_bases import FigureCanvasBase
+        formats = FigureCanvasBase.get_supported_filetypes()
+        if args.plot.suffix.lstrip('.').lower() not in formats:
+            raise CliError(f'--plot {args.plot}: unknown image type')
+    try:
+        for path in (args.json, args.plot):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_json(args.json, [], [], {})
+    except OSError as error:
+        raise CliError(f'cannot write {error.filename}: {error.strerror}') from None
+
+
+def _print_planning_table(summary: list[dict], compute: list[dict]) -> None:
+    print(f'{"scenario":<10}{"planner":<14}{"episodes":>9}{"success":>9}{"time_s":>9}'
+          f'{"energy_kJ":>11}{"min_land_m":>11}{"collisions":>11}{"wall_s":>8}')
+    for s in summary:
+        print(f'{s["scenario"]:<10}{s["planner"]:<14}{s["episodes"]:>9}'
+              f'{s["success_rate"]:>9.2f}{s["time_s"]:>9.1f}{s["energy_J"] / 1e3:>11.1f}'
+              f'{s["min_land_distance_m"]:>11.1f}{s["collisions"]:>11}{s["wall_s"]:>8.2f}')
+    for c in compute:
+        print(f'compute {c["planner"]:<14}{c["device"]:<6}{c["rollouts"]:>7} x '
+              f'{c["horizon"]:<4}{c["hz"]:>9.1f} Hz')
