@@ -18,6 +18,7 @@ NODES = {
     'localization_node': 'asv_autonomy.ros.localization_node:main',
     'mapping_node': 'asv_autonomy.ros.mapping_node:main',
     'baseline_controller_node': 'asv_autonomy.ros.baseline_controller_node:main',
+    'planner_node': 'asv_autonomy.ros.planner_node:main',
     'bag_player_node': 'asv_autonomy.ros.bag_player_node:main',
     'nmea_node': 'asv_autonomy.ros.nmea_node:main',
     'ping1d_node': 'asv_autonomy.ros.ping1d_node:main',

@@ -1,0 +1,486 @@
+"""The planner: an MDP value function under currents as the long-range guide, a sampling-based
+policy optimiser for the thrust commands, informative sampling for surveys, and reactions
+to the boat's health.
+
+Per call of :meth:`Planner.plan` (the control rate):
+
+1. health: a failed/degraded thruster changes the model the MDP and the rollouts use
+   (re-solve); GPS lost -> hold the last position at low speed; stuck -> back out;
+2. goal: ``goto`` -> the operator's goal; ``survey`` -> the next sampling goal, chosen by
+   information per unit cost (``informative.py``) within the distance budget;
+3. the MDP's value-to-go to that goal (solved once per goal/health change, kernel or
+   finite elements) is the terminal cost of the optimiser's rollouts
+   (``use_mdp=False``: straight-line time to the goal, the ``asv-no-mdp`` ablation);
+4. the optimiser (``mppi.MPPI`` or the ``pytorch-mppi`` peer) returns the thrust command.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+
+from ..measurements import InvalidInput, PlanarOdometry
+from .baseline import _polygon
+from .costs import CostWeights
+from .flow import FlowField
+from .health import VehicleHealth
+from .informative import CoverageModel, candidate_points, choose_goal, gain_at
+from .mdp import MDPConfig, MDPProblem, max_steady_speed, solve
+from .mppi import MPPIConfig
+from .peers import OPTIMISERS, make_optimiser
+from .raster import Raster
+from .rollout import Scene
+from .vessel import VesselParams
+from .workspace import Workspace
+
+_LOG = logging.getLogger(__name__)
+
+MODES = ('survey', 'goto')
+MDP_METHODS = ('kernel', 'fem')
+
+
+@dataclass(frozen=True)
+class PlannerConfig:
+    """Mission, MDP, optimiser and reaction settings.
+
+    Args:
+        mode: ``'survey'`` (informative sampling inside ``survey_polygon``) or ``'goto'``
+            (drive to the goal set with :meth:`Planner.set_goal`, then hold).
+        survey_polygon: [m] convex survey area in ``map``, flat (x0, y0, x1, y1, ...).
+        survey_budget: [m] distance the survey may travel (0: unlimited).
+        candidate_spacing: [m] spacing of the candidate sampling goals.
+        candidate_inset: [m] margin between candidates and the polygon edges.
+        footprint: [m] radius of the map variance one sample removes (coverage model and
+            gain of a candidate: about the mapping GP's lengthscale).
+        information_cost_offset: [cost] added to every candidate's value-to-go so that a
+            candidate next to the boat does not win by its tiny cost alone.
+        use_mdp: the MDP value-to-go is the rollouts' terminal cost (False: straight-line
+            time to the goal, the ``asv-no-mdp`` ablation).
+        mdp_method: ``'kernel'`` (mesh-free) or ``'fem'`` (finite elements).
+        value_resolution: [m] grid of the value raster the rollouts read.
+        optimiser: ``'asv'`` (this project's compiled MPPI) or ``'pytorch-mppi'`` (peer).
+        acceptance_radius: [m] a goal counts as reached within this distance.
+        hold_radius: [m] goto: holding at the goal (zero thrust) until the boat drifts
+            farther than this.
+        background_solve: solve the MDPs in a worker thread so the control loop never
+            waits (the node); until a solve is ready the rollouts steer by straight-line
+            time. False: solve in the calling thread (benchmarks, deterministic).
+        prefetch_distance: [m] survey: this close to the sampling goal, the travel costs
+            from it to the next candidates start solving, so they are ready on arrival.
+        information_weight: [cost per (uncertainty s)] reward in the rollouts for passing
+            uncertain map cells (survey mode only).
+        gps_lost_speed: [m/s] speed limit while GPS is lost (the boat holds its position).
+        stuck_time: [s] forward thrust above half the limit with speed over ground below
+            ``stuck_speed`` for this long -> back out.
+        stuck_speed: [m/s] see ``stuck_time``.
+        backout_time: [s] reverse thrust duration when backing out.
+        mdp, mppi, weights: nested settings of the MDP, the optimiser and the cost terms.
+    """
+
+    mode: str = 'survey'
+    survey_polygon: tuple[float, ...] = (-80.0, -60.0, 80.0, -60.0, 80.0, 60.0, -80.0, 60.0)
+    survey_budget: float = 0.0
+    candidate_spacing: float = 15.0
+    candidate_inset: float = 5.0
+    footprint: float = 12.0
+    information_cost_offset: float = 20.0
+    use_mdp: bool = True
+    mdp_method: str = 'fem'
+    value_resolution: float = 5.0
+    optimiser: str = 'asv'
+    acceptance_radius: float = 3.0
+    hold_radius: float = 6.0
+    background_solve: bool = False
+    prefetch_distance: float = 15.0
+    information_weight: float = 0.5
+    gps_lost_speed: float = 0.3
+    stuck_time: float = 5.0
+    stuck_speed: float = 0.15
+    backout_time: float = 4.0
+    mdp: MDPConfig = field(default_factory=lambda: MDPConfig(goal_radius=20.0))
+    mppi: MPPIConfig = MPPIConfig()
+    weights: CostWeights = CostWeights()
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f'mode must be one of {MODES}, got {self.mode!r}')
+        if self.optimiser not in OPTIMISERS:
+            raise ValueError(f'optimiser must be one of {sorted(OPTIMISERS)}, got '
+                             f'{self.optimiser!r}')
+        if self.mdp_method not in MDP_METHODS:
+            raise ValueError(f'mdp_method must be one of {MDP_METHODS}, got '
+                             f'{self.mdp_method!r}')
+        for name in ('candidate_spacing', 'footprint', 'value_resolution', 'acceptance_radius',
+                     'gps_lost_speed', 'stuck_time', 'stuck_speed', 'backout_time'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'{name} must be a finite number > 0, got {value}')
+        for name in ('survey_budget', 'candidate_inset', 'prefetch_distance', 'information_cost_offset',
+                     'information_weight'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(f'{name} must be finite and >= 0, got {value}')
+        if not self.hold_radius > self.acceptance_radius:
+            raise ValueError('hold_radius must be larger than acceptance_radius')
+        _polygon(self.survey_polygon)
+
+
+@dataclass(frozen=True)
+class PlannerCommand:
+    """One control output.
+
+    Args:
+        thrust_left, thrust_right: [N] within the thruster limits.
+        path: [m] (N, 2) expected positions: the optimised rollout, then the MDP policy
+            traced on to the goal.
+        goal: [m] (x, y) the goal being steered to.
+        mode: ``'survey'``, ``'goto'``, ``'hold'`` (GPS lost), ``'backout'`` (stuck).
+        done: survey finished / goal reached and holding (thrust zero).
+        solve_s: [s] wall time of the optimisation (0 when none ran).
+    """
+
+    thrust_left: float
+    thrust_right: float
+    path: np.ndarray
+    goal: tuple[float, float]
+    mode: str
+    done: bool
+    solve_s: float = 0.0
+
+
+class Planner:
+    """Plans thrust commands for a twin-thruster boat; call :meth:`plan` at the control
+    rate with the latest odometry.
+
+    Args:
+        config: planner settings.
+        vessel: the boat model shared with the simulator.
+        workspace: where the boat may go (land, obstacles).
+        flow: mean current and its spread.
+        device: where the value functions and rollouts run.
+    """
+
+    def __init__(self, config: PlannerConfig, vessel: VesselParams, workspace: Workspace,
+                 flow: FlowField, device: str | torch.device = 'cpu'):
+        self.config = config
+        self.vessel = vessel
+        self.device = torch.device(device)
+        self._base_workspace = workspace.to(self.device)
+        self.workspace = self._base_workspace
+        self.flow = flow.to(self.device)
+        weights = replace(config.weights, energy=config.mdp.energy_weight / config.mdp.time_weight
+                          if config.use_mdp else config.weights.energy)
+        self.optimiser = make_optimiser(config.optimiser, config.mppi, vessel, weights,
+                                        self.device)
+        self.health = VehicleHealth()
+        self.mode = config.mode
+        self._goal: np.ndarray | None = None
+        self._solves = SolveCache(config.background_solve)
+        self._distance_travelled = 0.0
+        self._last_xy: np.ndarray | None = None
+        self._last_stamp = math.nan
+        self._thrust = np.zeros(2)
+        self._holding = False
+        self._hold_point: np.ndarray | None = None
+        self._slow_since: float | None = None
+        self._backout_until = -math.inf
+        polygon = _polygon(config.survey_polygon)
+        candidates = candidate_points(polygon, config.candidate_spacing, config.candidate_inset)
+        if len(candidates):
+            free = workspace.is_water(torch.as_tensor(candidates, dtype=torch.float32),
+                                      vessel.hull_radius + config.acceptance_radius)
+            candidates = candidates[free.cpu().numpy()]
+        self._candidates = candidates
+        low, high = polygon.min(axis=0), polygon.max(axis=0)
+        self.coverage = CoverageModel((low[0], high[0], low[1], high[1]),
+                                      config.footprint / 3.0, config.footprint)
+        self._information: Raster | None = None
+        self._survey_done = config.mode == 'survey' and not len(candidates)
+
+    # ------------------------------------------------------------------ inputs
+    def set_goal(self, x: float, y: float) -> None:
+        """Switch to ``goto`` and drive to (x, y) [m] in ``map``, then hold there."""
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f'goal must be finite, got ({x}, {y})')
+        self.mode = 'goto'
+        self._set_goal(np.array([x, y], float))
+
+    def set_information(self, information: Raster | None) -> None:
+        """The map's uncertainty (1-sigma, channel 0) from the mapping node; None: use the
+        planner's own coverage model."""
+        self._information = None if information is None else information.to(self.device)
+
+    def set_blocked(self, occupancy: np.ndarray | None, origin=(0.0, 0.0),
+                    resolution: float = 1.0) -> None:
+        """Cells perception sees blocked: an occupancy grid (H, W) (>= 50 blocked, -1
+        unknown) whose cell (0, 0) is centred at ``origin`` [m], cells of ``resolution``
+        [m]; None clears them. They join land in the rollouts' costs (replacing the
+        previous ones). The MDP keeps the static
+        workspace: perception sees tens of metres ahead and changes every frame, the value
+        function guides over the whole lake and is solved once per goal."""
+        self.workspace = (self._base_workspace if occupancy is None else
+                          self._base_workspace.with_blocked(occupancy, origin, resolution))
+
+    def set_health(self, health: VehicleHealth) -> None:
+        """React to a change of the boat's health (see the module doc)."""
+        if health.gps_ok and not self.health.gps_ok:
+            self._hold_point = None
+        if health.stuck and not self.health.stuck and math.isfinite(self._last_stamp):
+            self._backout_until = self._last_stamp + self.config.backout_time
+            self.optimiser.reset()
+        self.health = health
+
+    @property
+    def distance_travelled(self) -> float:
+        """[m] along the odometry track since the start."""
+        return self._distance_travelled
+
+    @property
+    def goal(self) -> tuple[float, float] | None:
+        return None if self._goal is None else (float(self._goal[0]), float(self._goal[1]))
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, odom: PlanarOdometry) -> PlannerCommand:
+        """Thrust commands for the current odometry.
+
+        Raises:
+            InvalidInput: 'nan' when the odometry has a non-finite field.
+        """
+        state = np.array([odom.x, odom.y, odom.yaw, odom.u, odom.v, odom.r], float)
+        if not (np.isfinite(state).all() and math.isfinite(odom.stamp)):
+            raise InvalidInput('nan', f'non-finite odometry {odom}')
+        xy = state[:2]
+        self._track(xy, odom.stamp)
+        if not self.health.gps_ok:
+            return self._hold(state)
+        if self._stuck(odom) or odom.stamp < self._backout_until:
+            return self._backout(state, odom.stamp)
+        goal = self._current_goal(xy)
+        if goal is None:   # survey finished, or its first goal is still being solved
+            self._thrust = np.zeros(2)
+            done = self._survey_done or self.mode == 'goto'
+            return PlannerCommand(0.0, 0.0, xy[None], tuple(xy), self.mode, done)
+        distance = float(np.hypot(*(goal - xy)))
+        if self.mode == 'goto':
+            if self._holding and distance > self.config.hold_radius:
+                self._holding = False
+            elif not self._holding and distance < self.config.acceptance_radius:
+                self._holding = True
+            if self._holding:
+                self._thrust = np.zeros(2)
+                return PlannerCommand(0.0, 0.0, xy[None], tuple(goal), 'goto', True)
+        return self._optimise(state, goal, self.mode, max_speed=math.inf)
+
+    def _optimise(self, state: np.ndarray, goal: np.ndarray, mode: str,
+                  max_speed: float, use_value: bool = True) -> PlannerCommand:
+        value = self._value_raster(goal) if (self.config.use_mdp and use_value) else None
+        information = None
+        if mode == 'survey' and self.config.information_weight > 0.0:
+            information = (self._information if self._information is not None
+                           else self.coverage.raster().to(self.device))
+        scene = Scene(flow=self.flow.raster, distance=self.workspace.distance,
+                      goal=torch.as_tensor(goal, dtype=torch.float32, device=self.device),
+                      value=value, information=information,
+                      thrust_efficiency=self.health.thrust_efficiency,
+                      max_speed=max_speed,
+                      clearance=self.vessel.hull_radius)
+        result = self.optimiser.optimise(torch.as_tensor(state, dtype=torch.float32),
+                                         torch.as_tensor(self._thrust, dtype=torch.float32),
+                                         scene)
+        command = result.command.detach().cpu().numpy().astype(float)
+        command = np.clip(command, -self.vessel.max_thrust_reverse,
+                          self.vessel.max_thrust_forward)
+        self._thrust = command
+        path = result.trajectory[:, :2].detach().cpu().numpy().astype(float)
+        return PlannerCommand(float(command[0]), float(command[1]), path,
+                              (float(goal[0]), float(goal[1])), mode, False, result.solve_s)
+
+    # ------------------------------------------------------------------ goals
+    def _set_goal(self, goal: np.ndarray) -> None:
+        self._goal = goal
+        self._holding = False
+        self.optimiser.reset()
+
+    def _current_goal(self, xy: np.ndarray) -> np.ndarray | None:
+        if self.mode == 'goto':
+            return self._goal
+        if self._survey_done:
+            return None
+        if self._goal is None:
+            goal = self._next_sampling_goal(xy)
+        else:
+            distance = float(np.hypot(*(self._goal - xy)))
+            if distance < self.config.prefetch_distance:
+                self._candidate_costs(self._goal)   # start solving before arrival
+            if distance >= self.config.acceptance_radius:
+                return self._goal
+            goal = self._next_sampling_goal(self._goal)
+        if goal is _PENDING:
+            return self._goal   # wait at the reached goal for the travel costs
+        if goal is None:
+            self._survey_done = True
+            return None
+        self._set_goal(goal)
+        return self._goal
+
+    def _next_sampling_goal(self, anchor: np.ndarray):
+        """Informative sampling from ``anchor`` (the boat, or the goal it reaches): most
+        variance removed per unit of value-to-go; ``_PENDING`` while the costs solve."""
+        cfg = self.config
+        cost = self._candidate_costs(anchor)
+        if cost is _PENDING:
+            return _PENDING
+        candidates = self._candidates
+        information = (self._information if self._information is not None
+                       else self.coverage.raster())
+        gain = gain_at(information, candidates)
+        reach = np.hypot(*(candidates - anchor).T)
+        gain = np.where(reach < 2.0 * cfg.acceptance_radius, 0.0, gain)
+        budget = (cfg.survey_budget - self._distance_travelled if cfg.survey_budget > 0
+                  else math.inf)
+        index = choose_goal(candidates, gain, cost, reach, budget, cfg.information_cost_offset)
+        return None if index is None else candidates[index].copy()
+
+    def _candidate_costs(self, anchor: np.ndarray):
+        """Value-to-go from ``anchor`` to every candidate: the MDP solved towards the anchor
+        in the reversed current (reaching p from x in current c takes what reaching x from
+        p takes in -c), or straight-line time without the MDP."""
+        cfg = self.config
+        straight = np.hypot(*(self._candidates - anchor).T) / cfg.weights.nominal_speed
+        if not cfg.use_mdp:
+            return straight
+        key = ('reverse', tuple(np.round(anchor, 3)), self.health.thrust_efficiency)
+
+        def solve_reverse():
+            problem = self._problem(anchor, self.flow.negated())
+            if problem is None:
+                return straight
+            values = solve(problem, cfg.mdp_method)
+            return values.value(torch.as_tensor(self._candidates, dtype=torch.float32,
+                                                device=self.device)).cpu().numpy()
+
+        return self._solves.get(key, solve_reverse)
+
+    def _value_raster(self, goal: np.ndarray) -> Raster | None:
+        """Value-to-go raster for the rollouts' terminal cost, solved once per goal and
+        thruster health (None while it solves in the background). The MDP's value is 0 on
+        its whole goal disc; inside it the straight-line time to the goal takes over
+        (continuous at the disc's edge), so the rollouts still home in on the goal point."""
+        key = ('value', tuple(np.round(goal, 3)), self.health.thrust_efficiency)
+
+        def solve_value():
+            problem = self._problem(goal, self.flow)
+            if problem is None:
+                return None
+            values = solve(problem, self.config.mdp_method)
+            return _homing(values.to_raster(self.config.value_resolution), goal,
+                           problem.config.goal_radius, self.config.weights.nominal_speed)
+
+        value = self._solves.get(key, solve_value)
+        return None if value is _PENDING else value
+
+    def _problem(self, goal: np.ndarray, flow: FlowField) -> MDPProblem | None:
+        cfg = self.config
+        reachable = max_steady_speed(self.vessel, self.health.thrust_efficiency)
+        speeds = tuple(s for s in cfg.mdp.speeds if s <= reachable) or (0.9 * reachable,)
+        try:
+            return MDPProblem(self.workspace, flow, goal, self.vessel,
+                              replace(cfg.mdp, speeds=speeds),
+                              thrust_efficiency=self.health.thrust_efficiency)
+        except ValueError as error:   # goal on land, no way to steer: plan without the MDP
+            _LOG.warning('no MDP for goal %s: %s', tuple(goal), error)
+            return None
+
+    # ------------------------------------------------------------------ reactions
+    def _track(self, xy: np.ndarray, stamp: float) -> None:
+        if self._last_xy is not None and self.health.gps_ok:
+            self._distance_travelled += float(np.hypot(*(xy - self._last_xy)))
+        self._last_xy = xy.copy()
+        self._last_stamp = stamp
+        if self.mode == 'survey' and self.health.gps_ok:
+            self.coverage.observe(xy)
+
+    def _hold(self, state: np.ndarray) -> PlannerCommand:
+        """GPS lost: the position estimate drifts, so go slowly and hold where we are."""
+        if self._hold_point is None:
+            self._hold_point = state[:2].copy()
+            self.optimiser.reset()
+        return self._optimise(state, self._hold_point, 'hold',
+                              max_speed=self.config.gps_lost_speed, use_value=False)
+
+    def _stuck(self, odom: PlanarOdometry) -> bool:
+        """Pushing forward hard without moving for ``stuck_time``: weeds or a shoal."""
+        pushing = self._thrust.mean() > 0.5 * self.vessel.max_thrust_forward
+        if not (pushing and odom.speed < self.config.stuck_speed):
+            self._slow_since = None
+            return False
+        if self._slow_since is None:
+            self._slow_since = odom.stamp
+        if odom.stamp - self._slow_since >= self.config.stuck_time:
+            self._backout_until = odom.stamp + self.config.backout_time
+            self._slow_since = None
+            self.optimiser.reset()
+            return True
+        return False
+
+    def _backout(self, state: np.ndarray, stamp: float) -> PlannerCommand:
+        """Stuck: reverse straight out the way we came in, then plan again."""
+        reverse = -0.8 * self.vessel.max_thrust_reverse
+        self._thrust = np.array([reverse, reverse])
+        behind = state[:2] - 3.0 * np.array([math.cos(state[2]), math.sin(state[2])])
+        path = np.stack([state[:2], behind])
+        return PlannerCommand(reverse, reverse, path, tuple(behind), 'backout', False)
+
+
+_PENDING = object()
+
+
+class SolveCache:
+    """Results of the last few MDP solves by key; with ``background`` the solves run in one
+    worker thread and :meth:`get` answers ``_PENDING`` until they are done.
+
+    Args:
+        background: solve in a worker thread (else in the caller's).
+        size: number of results kept.
+    """
+
+    def __init__(self, background: bool, size: int = 4):
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix='mdp') if background else None
+        self._size = size
+        self._results: dict = {}
+        self._jobs: dict = {}
+
+    def get(self, key, solve):
+        """The result of ``solve()`` for ``key``, computing it once."""
+        if key in self._results:
+            return self._results[key]
+        if self._pool is None:
+            return self._store(key, solve())
+        job = self._jobs.get(key)
+        if job is None:
+            job = self._jobs[key] = self._pool.submit(solve)
+        if not job.done():
+            return _PENDING
+        del self._jobs[key]
+        return self._store(key, job.result())
+
+    def _store(self, key, result):
+        self._results[key] = result
+        while len(self._results) > self._size:
+            self._results.pop(next(iter(self._results)))
+        return result
+
+
+def _homing(values: Raster, goal: np.ndarray, radius: float, speed: float) -> Raster:
+    """Channel 0 of ``values`` with straight-line time inside the goal disc (see
+    ``Planner._value_raster``)."""
+    centres = values.cell_centres()
+    distance = torch.linalg.vector_norm(
+        centres - torch.as_tensor(goal, dtype=centres.dtype, device=centres.device), dim=-1)
+    value = values.values[0]
+    homed = torch.where(distance <= radius, distance / speed, value + radius / speed)
+    return Raster(torch.cat([homed[None], values.values[1:]]), values.origin, values.resolution)
