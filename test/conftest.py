@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# As the nodes and the asv command do (asv_autonomy/ros/__init__.py): busy-waiting OpenMP
+# threads make torch ops hundreds of times slower while another process uses the CPU.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / 'shared' / 'data'
 

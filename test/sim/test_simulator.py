@@ -118,10 +118,23 @@ def test_running_aground_stops_at_the_shore_and_can_back_off():
     assert sum(s.grounded for s in steps) > 100  # pushing on: held at the shore
     for s in steps:
         assert sim.world.depth(s.odometry.x, s.odometry.y) >= config.vessel.draft
+    assert sim.contacts == 1   # one contact, however long the boat pushes on
     held = (steps[-1].odometry.x, steps[-1].odometry.y)
     steps = run(sim, 5.0, command=(-35.0, -35.0))
     assert not steps[-1].grounded
     assert math.hypot(steps[-1].odometry.x - held[0], steps[-1].odometry.y - held[1]) > 2.0
+
+
+def test_energy_is_the_thruster_power_integrated_over_the_delivered_thrust():
+    from asv_autonomy.planning.vessel import thruster_power
+    sim = Simulator(CALM)
+    steps = run(sim, 20.0, command=(30.0, 20.0))
+    expected = sum(float(thruster_power(s.thrust_applied, CONFIG.vessel)) for s in steps) \
+        * CONFIG.dt
+    assert sim.energy_j == pytest.approx(expected, rel=1e-6)
+    # 20 s at ~(30 N, 20 N) after a 0.2 s spin-up: ~ 20 s * 1.055 * (30^1.5 + 20^1.5) W.
+    assert sim.energy_j == pytest.approx(20.0 * 1.055 * (30 ** 1.5 + 20 ** 1.5), rel=0.03)
+    assert sim.contacts == 0
 
 
 def test_collision_with_a_buoy():

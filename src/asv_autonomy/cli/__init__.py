@@ -1,1 +1,8 @@
-"""cli."""
+"""The `asv` command."""
+import os
+
+# Nodes, benchmarks and the simulator share a few cores. OpenMP's default busy-waiting
+# threads (torch's CPU kernels) then starve the other processes, and small tensor ops get
+# hundreds of times slower while another process runs; passive waiting avoids it. Set
+# before torch loads its OpenMP runtime; a user's own setting wins.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')

@@ -18,6 +18,11 @@ from asv_autonomy.cli.common import CliError
 GROUND_TRUTH_ODOMETRY = 'sim/ground_truth/odometry'
 FILTERED_ODOMETRY = 'odometry/filtered'
 PLAN_PATH = 'plan/path'
+GOAL_POSE = 'goal_pose'
+# The simulator's own diagnostics status (energy, contacts).
+SIM_STATUS = 'sim'
+# A goto mission reached its goal when the true track came this close [m].
+GOAL_RADIUS_M = 5.0
 DIAGNOSTICS = 'diagnostics'
 CLOCK = 'clock'
 GROUND_TRUTH_PREFIX = 'sim/ground_truth/'
@@ -51,6 +56,8 @@ class RunData:
     map_update_ms_p95: dict = field(default_factory=dict)  # name -> [ms], last diagnostics
     readings: dict = field(default_factory=dict)           # field -> (N, 2) t, value
     segmentation_iou: list = field(default_factory=list)   # water IoU per segmented frame
+    goal: np.ndarray | None = None                         # (2,) last goal_pose x, y
+    sim_values: dict = field(default_factory=dict)         # last values of the sim's status
 
     @property
     def track(self) -> np.ndarray:
@@ -89,7 +96,8 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
     topics = bagio.bag_info(bag_path)['topics']
     run.messages = {_relative(t, namespace): info['count'] for t, info in topics.items()}
     wanted = [t for t in topics if _relative(t, namespace) in (
-        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, DIAGNOSTICS, *FIELD_TOPICS,
+        CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, GOAL_POSE, DIAGNOSTICS,
+        *FIELD_TOPICS,
         NAVIGABLE_MASK, TRUE_NAVIGABLE_MASK)
         or (topics[t]['type'] == 'sensor_msgs/msg/PointCloud2' and (
             _relative(t, namespace).startswith(GROUND_TRUTH_PREFIX)
@@ -129,9 +137,14 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
             msg = bagio.deserialize(msgtype, raw)
             if msg.poses:
                 run.plan = np.array([(p.pose.position.x, p.pose.position.y) for p in msg.poses])
+        elif name == GOAL_POSE:
+            p = bagio.deserialize(msgtype, raw).pose.position
+            run.goal = np.array([p.x, p.y])
         elif name == DIAGNOSTICS:
             for status in bagio.deserialize(msgtype, raw).status:
                 values = {kv.key: kv.value for kv in status.values}
+                if status.name.rsplit('/', 1)[-1] == SIM_STATUS:
+                    run.sim_values = values
                 if 'dropped_total' in values:
                     run.dropped[status.name.lstrip('/')] = int(values['dropped_total'])
                 for key, value in values.items():
@@ -255,7 +268,27 @@ def summarize(run: RunData, nodes: dict | None = None,
         # (null for a field that got no reading: strict JSON has no NaN)
         'map_update_ms_p95': {name: value if np.isfinite(value) else None
                               for name, value in sorted(run.map_update_ms_p95.items())},
+        # Goto missions (a goal_pose in the bag): the true track came within GOAL_RADIUS_M
+        # of the last goal (null without a goal).
+        'goal_reached': _goal_reached(run),
+        # From the simulator's last status: contacts (aground or against an obstacle, one
+        # per contact) and the thrusters' electrical energy [J] (null without it).
+        'collisions': _sim_value(run, 'contacts', int),
+        'energy_J': _sim_value(run, 'energy_J', float),
     }
+
+
+def _goal_reached(run: RunData) -> bool | None:
+    if run.goal is None or len(run.truth) == 0:
+        return None
+    return bool(np.hypot(*(run.truth[:, 1:3] - run.goal).T).min() <= GOAL_RADIUS_M)
+
+
+def _sim_value(run: RunData, key: str, kind):
+    try:
+        return kind(float(run.sim_values[key]))
+    except (KeyError, ValueError):
+        return None
 
 
 def _to_grid(x: np.ndarray, y: np.ndarray, value: np.ndarray):

@@ -76,7 +76,8 @@ def run(args) -> int:
     print(json.dumps({key: summary[key] for key in (
         'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
         'localization_rmse_m', 'survey_visited_fraction', 'map_rmse', 'map_update_ms_p95',
-        'segmentation_iou', 'nodes', 'dropped_inputs')},
+        'segmentation_iou', 'goal_reached', 'collisions', 'energy_J', 'nodes',
+        'dropped_inputs')},
         indent=2))
     print(f'[asv sim] results: {run_dir}/summary.json, {run_dir}/report.png, {run_dir}/bag '
           f'(also {args.out / "latest"})', flush=True)

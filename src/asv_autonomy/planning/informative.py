@@ -45,9 +45,11 @@ def candidate_points(polygon: np.ndarray, spacing: float, inset: float) -> np.nd
 class CoverageModel:
     """The planner's own estimate of the remaining map variance over the survey area.
 
-    A prior variance of 1 per cell; every track point removes variance with a Gaussian
+    A prior variance of 1 per cell; a track point removes variance with a Gaussian
     footprint of ``footprint`` [m] (a crude stand-in for the GP posterior, used until the
-    mapping node's uncertainty arrives).
+    mapping node's uncertainty arrives). Points closer than one cell to the last one that
+    counted are ignored: like repeated readings at one place for a GP, they add nothing,
+    and the model must not depend on how often it is called.
 
     Args:
         extent: [m] (x_min, x_max, y_min, y_max) covered.
@@ -67,10 +69,15 @@ class CoverageModel:
         ys, xs = np.mgrid[0:ny, 0:nx]
         self._xs = x_min + xs * resolution
         self._ys = y_min + ys * resolution
+        self._last: np.ndarray | None = None
 
     def observe(self, xy: np.ndarray) -> None:
         """Remove the variance a sample at each of the (N, 2) [m] points takes away."""
-        for x, y in np.asarray(xy, float).reshape(-1, 2):
+        for point in np.asarray(xy, float).reshape(-1, 2):
+            if self._last is not None and np.hypot(*(point - self._last)) < self.resolution:
+                continue
+            self._last = point
+            x, y = point
             d2 = (self._xs - x) ** 2 + (self._ys - y) ** 2
             self.variance *= 1.0 - np.exp(-0.5 * d2 / self.footprint ** 2)
 

@@ -57,7 +57,7 @@ class MPPIConfig:
     rollouts: int = 1024
     horizon: int = 50
     dt: float = 0.2
-    temperature: float = 0.3
+    temperature: float = 1.0
     noise_sigma: tuple[float, float] = (15.0, 15.0)
     noise_smoothing: float = 0.5
     iterations: int = 1

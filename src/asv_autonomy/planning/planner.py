@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
+import time
+import queue
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -172,7 +175,10 @@ class Planner:
         self._base_workspace = workspace.to(self.device)
         self.workspace = self._base_workspace
         self.flow = flow.to(self.device)
-        weights = replace(config.weights, energy=config.mdp.energy_weight / config.mdp.time_weight
+        # One currency: the rollouts' running costs in the MDP's units (seconds), so its
+        # value-to-go can be their terminal cost.
+        weights = replace(config.weights, information=config.information_weight,
+                          energy=config.mdp.energy_weight / config.mdp.time_weight
                           if config.use_mdp else config.weights.energy)
         self.optimiser = make_optimiser(config.optimiser, config.mppi, vessel, weights,
                                         self.device)
@@ -185,6 +191,7 @@ class Planner:
         self._last_stamp = math.nan
         self._thrust = np.zeros(2)
         self._holding = False
+        self._first_anchor: np.ndarray | None = None
         self._hold_point: np.ndarray | None = None
         self._slow_since: float | None = None
         self._backout_until = -math.inf
@@ -211,8 +218,16 @@ class Planner:
 
     def set_information(self, information: Raster | None) -> None:
         """The map's uncertainty (1-sigma, channel 0) from the mapping node; None: use the
-        planner's own coverage model."""
-        self._information = None if information is None else information.to(self.device)
+        planner's own coverage model. It is resampled onto the coverage model's grid: the
+        rollouts' compiled step is specialised to raster shapes, and the mapping node's
+        grid grows with the surveyed area."""
+        if information is None:
+            self._information = None
+            return
+        centres = self.coverage.raster().cell_centres()
+        values = information.to(self.device).sample(centres.to(self.device))[..., 0]
+        self._information = Raster(values, self.coverage.origin, self.coverage.resolution,
+                                   device=self.device)
 
     def set_blocked(self, occupancy: np.ndarray | None, origin=(0.0, 0.0),
                     resolution: float = 1.0) -> None:
@@ -233,6 +248,20 @@ class Planner:
             self._backout_until = self._last_stamp + self.config.backout_time
             self.optimiser.reset()
         self.health = health
+
+    def warm_up(self) -> float:
+        """Run the optimiser once on a dummy problem so that its compilation happens now,
+        not in the first control period; returns the seconds it took."""
+        start = time.perf_counter()
+        x_min, x_max, y_min, y_max = self.workspace.extent
+        centre = torch.tensor([(x_min + x_max) / 2, (y_min + y_max) / 2])
+        scene = Scene(flow=self.flow.raster, distance=self.workspace.distance,
+                      goal=centre.to(self.device), clearance=self.vessel.hull_radius,
+                      information=self.coverage.raster().to(self.device),
+                      thrust_efficiency=(1.0, 1.0), max_speed=math.inf)
+        self.optimiser.optimise(torch.cat([centre, torch.zeros(4)]), torch.zeros(2), scene)
+        self.optimiser.reset()
+        return time.perf_counter() - start
 
     @property
     def distance_travelled(self) -> float:
@@ -278,10 +307,12 @@ class Planner:
     def _optimise(self, state: np.ndarray, goal: np.ndarray, mode: str,
                   max_speed: float, use_value: bool = True) -> PlannerCommand:
         value = self._value_raster(goal) if (self.config.use_mdp and use_value) else None
-        information = None
-        if mode == 'survey' and self.config.information_weight > 0.0:
-            information = (self._information if self._information is not None
-                           else self.coverage.raster().to(self.device))
+        # Always a raster of the same shape (zero outside surveys): one compiled step.
+        information = (self._information if self._information is not None
+                       else self.coverage.raster().to(self.device))
+        if mode != 'survey':
+            information = Raster(torch.zeros_like(information.values), information.origin,
+                                 information.resolution)
         scene = Scene(flow=self.flow.raster, distance=self.workspace.distance,
                       goal=torch.as_tensor(goal, dtype=torch.float32, device=self.device),
                       value=value, information=information,
@@ -311,7 +342,11 @@ class Planner:
         if self._survey_done:
             return None
         if self._goal is None:
-            goal = self._next_sampling_goal(xy)
+            # The first goal is chosen from where the boat was when it asked (a fixed
+            # anchor: a drifting one would ask for a new solve every call).
+            if self._first_anchor is None:
+                self._first_anchor = xy.copy()
+            goal = self._next_sampling_goal(self._first_anchor)
         else:
             distance = float(np.hypot(*(self._goal - xy)))
             if distance < self.config.prefetch_distance:
@@ -443,30 +478,48 @@ class SolveCache:
     """Results of the last few MDP solves by key; with ``background`` the solves run in one
     worker thread and :meth:`get` answers ``_PENDING`` until they are done.
 
+    The worker is a daemon thread: a node shutting down must not wait for a solve.
+
     Args:
         background: solve in a worker thread (else in the caller's).
         size: number of results kept.
     """
 
     def __init__(self, background: bool, size: int = 4):
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix='mdp') if background else None
+        self._background = background
         self._size = size
         self._results: dict = {}
-        self._jobs: dict = {}
+        self._jobs: dict = {}     # key -> Future
+        self._queue: queue.SimpleQueue | None = None
 
     def get(self, key, solve):
         """The result of ``solve()`` for ``key``, computing it once."""
         if key in self._results:
             return self._results[key]
-        if self._pool is None:
+        if not self._background:
             return self._store(key, solve())
         job = self._jobs.get(key)
         if job is None:
-            job = self._jobs[key] = self._pool.submit(solve)
+            job = self._jobs[key] = Future()
+            self._submit(job, solve)
         if not job.done():
             return _PENDING
         del self._jobs[key]
         return self._store(key, job.result())
+
+    def _submit(self, job: Future, solve) -> None:
+        if self._queue is None:
+            self._queue = queue.SimpleQueue()
+            threading.Thread(target=self._work, name='mdp-solver', daemon=True).start()
+        self._queue.put((job, solve))
+
+    def _work(self) -> None:
+        while True:
+            job, solve = self._queue.get()
+            try:
+                job.set_result(solve())
+            except Exception as error:  # noqa: BLE001 - handed to the caller of get()
+                job.set_exception(error)
 
     def _store(self, key, result):
         self._results[key] = result

@@ -13,6 +13,11 @@ is the current only:
   running along the ridge's western face), so the route to the gap crosses the jet right
   where it meets the ridge: the boat is set onto the gap's southern point unless it crabs
   (or approaches from upstream) early enough.
+* ``river``: upstream along a 200 m wide river in flood: 2.4 m/s in mid-channel, more
+  than the boat's top speed through the water (2 m/s), but under 0.7 m/s within 25 m of
+  the banks. The straight route up the middle makes no headway; every boater knows to go
+  up a river along its bank. The one scenario built so that a current-blind autopilot
+  cannot succeed: it asks whether a planner finds the slow water on its own.
 * ``arctic``: land mask, bathymetry and surface current of a real ocean-model forecast
   (``Arctic20_1to5Feb_2016.nc``, first time, top layer) squeezed onto a 1.35 x 0.75 km lake,
   speeds scaled so the fastest is 1.5 m/s; a westward transit along the southern coast,
@@ -45,7 +50,7 @@ STRAIGHT_LINE_CLEARANCE = 30.0
 CRUISE_SPEED = 1.2
 ARCTIC_FILE = Path(__file__).resolve().parents[3].parent / 'shared' / 'data' / 'currents' / \
     'Arctic20_1to5Feb_2016.nc'
-NAMES = ('gyre', 'passage', 'arctic')
+NAMES = ('gyre', 'passage', 'river', 'arctic')
 
 
 class ScenarioUnavailable(Exception):
@@ -147,7 +152,7 @@ def build(name: str, currents: Path | None = None, arctic_file: Path = ARCTIC_FI
         ValueError: unknown name, or a bad ``currents`` file.
         ScenarioUnavailable: the arctic data file is absent.
     """
-    builders = {'gyre': gyre_scenario, 'passage': passage_scenario,
+    builders = {'gyre': gyre_scenario, 'passage': passage_scenario, 'river': river_scenario,
                 'arctic': lambda: arctic_scenario(arctic_file)}
     if name not in builders:
         raise ValueError(f'unknown scenario {name!r}; choose from {", ".join(NAMES)}')
@@ -201,6 +206,28 @@ def passage_scenario() -> Scenario:
         depth=depth, origin=origin, cell_size=cell, start=(-420.0, 0.0, 0.0),
         goal=(420.0, 0.0), goal_radius=10.0, time_limit_s=_time_limit(840.0),
         flow=_tapered(flow, depth, origin, cell), perturbation_lengthscale=80.0)
+
+
+def river_scenario() -> Scenario:
+    """Upstream along a river in flood, fastest in mid-channel (module doc)."""
+    cell, origin, shape = 10.0, (-650.0, -160.0), (33, 131)
+    x, y = _cell_centres(origin, cell, shape)
+    half_width = 100.0
+    water = (np.abs(y) < half_width) & (np.abs(x) < 630.0)
+    depth = _depth_from_water(water, cell)
+    core_speed, bank_speed, core_width = 2.1, 0.3, 40.0
+
+    def flood(px, py):
+        """Westward flow: 0.3 m/s everywhere plus a 2.1 m/s Gaussian core 40 m wide."""
+        speed = bank_speed + core_speed * np.exp(-0.5 * (py / core_width) ** 2)
+        return -speed, np.zeros_like(py)
+
+    flow = FlowField.from_function(flood, _extent(origin, cell, shape), cell, spread=0.2)
+    return Scenario(
+        name='river', description='upstream along a river in flood (2.4 m/s mid-channel)',
+        depth=depth, origin=origin, cell_size=cell, start=(-500.0, 0.0, 0.0),
+        goal=(500.0, 0.0), goal_radius=10.0, time_limit_s=_time_limit(1000.0),
+        flow=_tapered(flow, depth, origin, cell), perturbation_lengthscale=100.0)
 
 
 def arctic_scenario(path: Path = ARCTIC_FILE) -> Scenario:

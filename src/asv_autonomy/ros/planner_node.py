@@ -97,6 +97,9 @@ class PlannerNode(Node):
             self.planner = Planner(planner_config, vessel, workspace, flow, cfg.device)
         except (ValueError, OSError, RuntimeError) as error:
             raise ConfigError('chart/current/planner', str(error)) from error
+        # Compile before subscribing: the simulator's clock waits for our subscriptions,
+        # and a real boat should not sit still for the first command.
+        self.get_logger().info(f'optimiser ready in {self.planner.warm_up():.1f} s')
         self.health = InputHealth(self)
         self.odometry = None
         self.estop = False
@@ -115,8 +118,10 @@ class PlannerNode(Node):
             qos.COMMAND)
         self.create_subscription(Bool, 'safety/estop', guard(
             'safety/estop', lambda m: bool(m.data), self.on_estop), qos.LATCHED)
+        # Many publishers share diagnostics: their stamps interleave, so no order check.
         self.create_subscription(DiagnosticArray, 'diagnostics', guard(
-            'diagnostics', cv.read_diagnostics, self.on_diagnostics), qos.SENSOR)
+            'diagnostics', cv.read_diagnostics, self.on_diagnostics, stamp_check=False),
+            qos.SENSOR)
         self.create_subscription(OccupancyGrid, 'perception/navigable/grid', guard(
             'perception/navigable/grid', lambda m: _level_grid(m, frame), self.on_navigable),
             qos.SENSOR)

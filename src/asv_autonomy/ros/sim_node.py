@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock as RosClock, ClockType
 from rclpy.node import Node, NodeNameNonExistentError
@@ -33,6 +34,10 @@ from asv_autonomy.sim.faults import FaultSchedule
 from asv_autonomy.sim.simulator import SimConfig, Simulator
 
 THRUSTERS = ('left', 'right')
+GOAL = 'goal_pose'
+# Subscriptions rclpy makes for every node (use_sim_time, parameter events): a node that
+# has only these has not created its own yet (it may still be loading a model).
+INFRASTRUCTURE_TOPICS = ('/clock', '/parameter_events')
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,9 @@ class SimNodeConfig:
         ground_truth_rate: [Hz] of ``sim/ground_truth/odometry``.
         temperature_truth_period: [s] between publications of the true temperature field.
         fault_period: [s] between ``sim/faults`` publications while a fault is active.
+        goal: ``'x,y'`` [m] in ``map`` that the simulated operator sends on ``goal_pose``
+            when the clock starts (a goto mission); '' = none (the controller's survey).
+            A string, because a launch argument cannot carry an empty list.
         map_frame, base_frame, gps_frame, imu_frame, sonar_frame, camera_frame: frame ids.
     """
 
@@ -68,6 +76,7 @@ class SimNodeConfig:
     ground_truth_rate: float = 10.0
     temperature_truth_period: float = 10.0
     fault_period: float = 1.0
+    goal: str = ''
     map_frame: str = 'map'
     base_frame: str = 'base_link'
     gps_frame: str = 'gps_link'
@@ -85,6 +94,20 @@ class SimNodeConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be > 0, got {value}')
+        self.goal_xy   # refuses a malformed goal
+
+    @property
+    def goal_xy(self) -> tuple[float, float] | None:
+        """[m] the parsed ``goal``, None when empty."""
+        if not self.goal.strip():
+            return None
+        try:
+            x, y = (float(v) for v in self.goal.split(','))
+        except ValueError:
+            x = y = math.nan
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"goal must be '' or 'x,y' in metres, got {self.goal!r}")
+        return x, y
 
 
 class SimNode(Node):
@@ -135,7 +158,7 @@ class SimNode(Node):
             (sm.TRUTH_ODOMETRY, Odometry, 10), (sm.TRUTH_MASK, Image, 10),
             (sm.truth_field_topic('bathymetry'), PointCloud2, qos.LATCHED),
             (sm.truth_field_topic('temperature'), PointCloud2, qos.LATCHED),
-            (sm.FAULTS, DiagnosticArray, qos.LATCHED)]
+            (sm.FAULTS, DiagnosticArray, qos.LATCHED), (GOAL, PoseStamped, qos.COMMAND)]
         self.publishers_by_topic = {topic: self.create_publisher(kind, topic, profile)
                                     for topic, kind, profile in topics}
 
@@ -154,6 +177,9 @@ class SimNode(Node):
             return
         if now < self._wall_start:
             return
+        if self.config.goal_xy and self.sim.elapsed == self._elapsed_at_start:
+            self.publishers_by_topic[GOAL].publish(cv.to_pose_stamped(
+                *self.config.goal_xy, 0.0, self.sim.time, self.config.map_frame))
         target = self._elapsed_at_start + (now - self._wall_start) * cfg.real_time_factor
         if target - self.sim.elapsed > cfg.max_lag:
             # Too slow for the requested factor: re-anchor instead of bursting to catch up.
@@ -178,7 +204,8 @@ class SimNode(Node):
         missing = []
         for name in self.config.wait_for_nodes:
             try:
-                up = (name, namespace) in running and bool(
+                up = (name, namespace) in running and any(
+                    topic not in INFRASTRUCTURE_TOPICS for topic, _ in
                     self.get_subscriber_names_and_types_by_node(name, namespace))
             except NodeNameNonExistentError:      # left the graph since the listing
                 up = False
@@ -215,7 +242,8 @@ class SimNode(Node):
     # ------------------------------------------------------------------ health
     def status_values(self) -> dict:
         values = {'elapsed_s': round(self.sim.elapsed, 3),
-                  'real_time_factor': round(self.achieved_rtf, 3)}
+                  'real_time_factor': round(self.achieved_rtf, 3),
+                  'energy_J': round(self.sim.energy_j, 1), 'contacts': self.sim.contacts}
         if self.last is not None:
             values.update(watchdog=self.last.watchdog, estop=self.last.estop,
                           grounded=self.last.grounded, collision=self.last.collision,

@@ -32,6 +32,8 @@ from .world import World, WorldConfig
 
 # [s] largest dt * drag_scale per RK4 step (stable up to ~0.6 s, see vessel.step).
 _MAX_DT_DRAG = 0.4
+# [s] steps in contact closer than this count as one contact.
+CONTACT_GAP_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,9 @@ class Simulator:
         self._command = np.zeros(2)
         self._command_time = np.full(2, -math.inf)   # per thruster: each has its own watchdog
         self._estop = False
+        self._energy = 0.0       # [J] drawn by the thrusters since the start
+        self._contacts = 0       # times the boat ran aground or into an obstacle
+        self._last_contact = -math.inf   # [s] elapsed time of the last step in contact
 
     # ------------------------------------------------------------------ inputs
     @property
@@ -196,6 +201,19 @@ class Simulator:
         self.faults.add(fault)
 
     # ------------------------------------------------------------------ outputs
+    @property
+    def energy_j(self) -> float:
+        """[J] electrical energy the thrusters drew since the start
+        (``vessel.thruster_power`` of the thrust they delivered)."""
+        return self._energy
+
+    @property
+    def contacts(self) -> int:
+        """Number of times the boat ran aground or against an obstacle: one per contact,
+        however long it lasts (steps in contact less than ``CONTACT_GAP_S`` apart are the
+        same contact: a boat pushing on is held and touches again every other step)."""
+        return self._contacts
+
     def true_odometry(self) -> PlanarOdometry:
         """True state at ``time`` (zero covariance)."""
         x, y, yaw, u, v, r = self._state.tolist()
@@ -225,6 +243,9 @@ class Simulator:
             new, self._thrust = vessel.step(
                 new, self._thrust, command, current, wind, c.dt / substeps, c.vessel,
                 effects.thrust_efficiency, effects.drag_scale)
+        left, right = self._thrust.tolist()
+        self._energy += c.vessel.thruster_power_coefficient * (
+            abs(left) ** 1.5 + abs(right) ** 1.5) * c.dt
         self.wind.advance(c.dt)
         new[2] = (new[2] + math.pi) % (2.0 * math.pi) - math.pi
         depth = float(self.world.depth(new[0], new[1]))
@@ -234,6 +255,8 @@ class Simulator:
             gap = np.hypot(self._obstacles[:, 0] - new[0], self._obstacles[:, 1] - new[1])
             collision = bool((gap < self._obstacles[:, 2] + c.vessel.hull_radius).any())
         if grounded or collision:
+            self._contacts += t0 - self._last_contact > CONTACT_GAP_S
+            self._last_contact = t0
             # Held at the last free position; it may still turn and back off.
             new[0], new[1], new[3], new[4] = old[0], old[1], 0.0, 0.0
             depth = self._depth

@@ -23,12 +23,11 @@ import math
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from asv_autonomy.planning.mdp.mesh import NodeGrid
 from asv_autonomy.planning.mdp.problem import (SOLVE_DTYPE, MDPProblem, ValueFunctionBase,
-                                               policy_changed)
+                                               policy_changed, sparse_solve)
 
 STABILISATIONS = ('upwind', 'supg', 'streamline')
 
@@ -89,18 +88,6 @@ class Mesh:
         self.centroids = grid.points[self.nodes].mean(1)
         self.area = 0.5 * grid.spacing ** 2
         self.size = grid.spacing
-
-
-def _sparse_solve(rows, cols, values, rhs, n: int) -> torch.Tensor:
-    """Solve the n x n system given as COO triplets (duplicates summed)."""
-    if rhs.device.type == 'cpu':
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.linalg import spsolve
-        matrix = coo_matrix((values.numpy(), (rows.numpy(), cols.numpy())), shape=(n, n))
-        return torch.from_numpy(np.asarray(spsolve(matrix.tocsc(), rhs.numpy())))
-    dense = torch.zeros(n, n, dtype=values.dtype, device=values.device)
-    dense.index_put_((rows, cols), values, accumulate=True)
-    return torch.linalg.solve(dense, rhs)
 
 
 def _element_system(problem: MDPProblem, mesh: Mesh, current, variance, heading, index,
@@ -193,8 +180,11 @@ def solve_fem(problem: MDPProblem, config: FEMConfig = FEMConfig()) -> FEMValueF
         load = torch.zeros(int(solved.sum()), dtype=SOLVE_DTYPE, device=problem.device)
         load.index_add_(0, unknown[mesh.nodes][in_system[:, :, 0]],
                         rhs[in_system[:, :, 0]])
-        values[solved] = _sparse_solve(rows[couples], cols[couples], local[couples], load,
-                                          len(load)).to(values)
+        previous = values[solved]
+        values[solved] = sparse_solve(rows[couples], cols[couples], local[couples],
+                                      load).to(values)
+        if float((values[solved] - previous).abs().max()) <= problem.config.value_tolerance:
+            break
         gradient = (mesh.gradients * values[mesh.nodes][:, :, None]).sum(1)
         new_heading, new_index = problem.greedy(gradient)
         changed = policy_changed(heading, index, new_heading, new_index,

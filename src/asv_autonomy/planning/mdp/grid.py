@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import torch
 
 from asv_autonomy.planning.mdp.mesh import NodeGrid
-from asv_autonomy.planning.mdp.problem import SOLVE_DTYPE, MDPProblem, ValueFunctionBase
+from asv_autonomy.planning.mdp.problem import (SOLVE_DTYPE, MDPProblem, ValueFunctionBase,
+                                               sigma_offsets)
 
 
 @dataclass(frozen=True)
@@ -54,14 +55,6 @@ def _actions(problem: MDPProblem) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return heading, index, torch.stack([heading.cos(), heading.sin()], -1) * step[:, None]
 
 
-def _sigma_offsets(variance: torch.Tensor) -> torch.Tensor:
-    """[m] (..., 4, 2) sigma-point offsets +/- sqrt(2 variance) along x and y."""
-    r = (2.0 * variance).sqrt()
-    zero = torch.zeros_like(r)
-    return torch.stack([torch.stack([r, zero], -1), torch.stack([-r, zero], -1),
-                        torch.stack([zero, r], -1), torch.stack([zero, -r], -1)], -2)
-
-
 class _Lookahead:
     """Fixed bilinear stencils of the sigma points of every action from a set of points,
     so that one Bellman backup is a gather and a weighted sum."""
@@ -70,7 +63,7 @@ class _Lookahead:
         _, _, displacement = _actions(problem)
         current, variance = problem.drift(xy)
         targets = (xy[:, None, None, :] + current[:, None, None, :]
-                   + displacement[None, :, None, :] + _sigma_offsets(variance)[:, None])
+                   + displacement[None, :, None, :] + sigma_offsets(variance)[:, None])
         i, j, fx, fy = grid.cell_coordinates(targets)                     # (P, A, 4)
         n00, n10, n01, n11 = grid.corners(i, j)
         self.nodes = torch.stack([n00, n10, n01, n11], -1).flatten(2)       # (P, A, 16)
@@ -100,6 +93,13 @@ class GridValueFunction(ValueFunctionBase):
         i, j, fx, fy = self.grid.cell_coordinates(xy)
         v00, v10, v01, v11 = (self.node_values[n] for n in self.grid.corners(i, j))
         return (v00 * (1 - fx) + v10 * fx) * (1 - fy) + (v01 * (1 - fx) + v11 * fx) * fy
+
+    def _gradient(self, xy):
+        i, j, fx, fy = self.grid.cell_coordinates(xy)
+        v00, v10, v01, v11 = (self.node_values[n] for n in self.grid.corners(i, j))
+        gx = (v10 - v00) * (1 - fy) + (v11 - v01) * fy
+        gy = (v01 - v00) * (1 - fx) + (v11 - v10) * fx
+        return torch.stack([gx, gy], -1) / self.grid.spacing
 
     def policy(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Best of the ``headings`` x ``speeds`` actions by one-step lookahead.

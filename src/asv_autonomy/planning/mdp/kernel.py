@@ -1,8 +1,9 @@
 """Mesh-free value function: kernels centred on supporting states, solved by collocation.
 
-``V(x) = sum_j w_j k(|x - x_j|)`` with radial kernels (compact Wendland C2 or Gaussian) on
-supporting states ``x_j`` on a regular grid (optionally jittered). Each supporting state
-gets one collocation row:
+``V(x) = sum_j V_j k(|x - x_j|) / sum_j k(|x - x_j|)``: normalised radial kernels (compact
+Wendland C2 or Gaussian; a partition of unity, Shepard's method) centred on supporting
+states ``x_j`` on a regular grid (optionally jittered), weighted by the values ``V_j`` at
+the supporting states. Each supporting state gets one collocation row:
 
 * free water: the Bellman equation of the current policy in its diffusion form,
   ``V(x) = c(a) + gamma * mean_k V(x + mu + delta_k)`` with the four sigma points
@@ -11,17 +12,29 @@ gets one collocation row:
   second-order Taylor (diffusion) approximation of ``E[V(x')]``, written without
   derivatives of the kernels (semi-Lagrangian collocation). A sigma point in the goal disc
   contributes 0 and one on land/clearance ``land_cost`` (absorbing, as in the grid value
-  iteration), so the kernels never have to represent the jump at the shore;
-* land within ``land_band`` of the water: linear extrapolation of the water values along
-  the shore normal, ``V(x) - 2 V(x + h n) + V(x + 2 h n) = 0``, which keeps the expansion
-  smooth where sigma points of free states fall just outside the last free support;
+  iteration);
+* land within ``land_band`` of the water (and beyond the workspace extent): the value of
+  the nearest free supporting state, so that sigma points near the shore see no drop;
 * the goal disc: ``V = 0``.
 
-Policy iteration: evaluate (one sparse or dense linear solve), then improve with the exact
-one-step lookahead over candidate headings around ``-grad V`` (fine near it, coarse
-around the circle) and all speeds, keeping the old action unless a new one turns by more
-than ``heading_tolerance`` or changes speed; stop when nothing changes. Kernels are
-evaluated locally through the grid of supporting states (each point only meets the
+Why normalised kernels: with plain (interpolating) kernel weights the transition
+``mean_k psi(x + mu + delta_k)`` has negative entries and the system ``I - gamma P`` was
+nearly singular on the simulated lake (values of +/-10^5 next to the shore and islands,
+whatever the kernel and spacing). Normalised kernels are non-negative and sum to 1, so the
+scheme is monotone: ``I - gamma P`` is an M-matrix, every policy evaluation is bounded by
+``max c / (1 - gamma)`` and policy iteration improves monotonically. The price is
+smoothing of the value's curvature over about a kernel width (like the finite elements'
+upwind diffusion); linear trends are reproduced up to the small ripple of the kernel sum
+on a regular grid.
+
+Policy iteration starts from the shortest 8-connected path through the free supporting
+states (no land crossings), evaluates (one sparse or dense linear solve), then improves
+with the exact one-step lookahead over candidate headings around ``-grad V`` (fine near
+it, coarse around the circle) and all speeds, with the expansion looked up bilinearly on
+a grid ``LOOKUP_REFINE`` times finer than the supporting states. A state keeps its action
+unless the new one turns by more than ``heading_tolerance`` or changes speed; iteration
+stops when nothing changes or no value changes by more than ``value_tolerance``. Kernels
+are evaluated locally through the grid of supporting states (each point only meets the
 kernels whose support reaches it), so every step costs O(points), on CPU or CUDA.
 """
 from __future__ import annotations
@@ -42,7 +55,6 @@ GAUSSIAN_REACH = 4.0  # Gaussian kernels are cut off at this many lengthscales
 HEADING_OFFSETS = (0.0, 0.03, -0.03, 0.08, -0.08, 0.16, -0.16, 0.32, -0.32, 0.64, -0.64,
                    1.2, -1.2, 2.0, -2.0, math.pi)
 LOOKUP_REFINE = 4  # the policy improvement looks values up on a grid of spacing / 4
-EXTRAPOLATION = ((1, -2.0), (2, 1.0))
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ class KernelConfig:
 
     spacing: float = 30.0
     kernel: str = 'wendland'
-    width: float = 2.5
+    width: float = 1.6
     jitter: float = 0.0
     land_band: float = 2.0
     seed: int = 0
@@ -114,23 +126,6 @@ class KernelBasis:
         reach = int(math.floor(radius / spacing + jitter))
         steps = torch.arange(-reach, reach + 2, device=centres.device)
         self.offsets = torch.stack(torch.meshgrid(steps, steps, indexing='xy'), -1).reshape(-1, 2)
-        self.middle = centres.mean(0)
-        self.scale = float((centres - self.middle).abs().max().clamp(min=spacing))
-
-    @property
-    def size_with_tail(self) -> int:
-        """Number of coefficients: one weight per kernel and three of the linear tail."""
-        return len(self.centres) + 3
-
-    def tail(self, xy: torch.Tensor) -> torch.Tensor:
-        """Linear polynomial ``(1, x, y)`` (scaled) added to the kernels, so that the
-        expansion reproduces linear functions exactly (no sag between centres).
-
-        Shapes:
-            xy ``(..., 2)`` -> ``(..., 3)``.
-        """
-        z = (xy - self.middle) / self.scale
-        return torch.cat([torch.ones_like(z[..., :1]), z], -1)
 
     def local(self, xy: torch.Tensor, gradient: bool = False):
         """Kernels that may reach each point: their indices, values and (optionally)
@@ -160,33 +155,35 @@ class KernelBasis:
         grad = (-20.0 / (self.size * self.size)) * one3[..., None] * diff if gradient else None
         return index, k, grad
 
-    def evaluate(self, xy: torch.Tensor, weights: torch.Tensor, gradient: bool = False):
-        """Expansion value (and gradient) at points.
+    def evaluate(self, xy: torch.Tensor, values: torch.Tensor, gradient: bool = False):
+        """Normalised-kernel (Shepard) expansion ``sum_j values_j k_j(x) / sum_j k_j(x)``
+        (and its gradient) at points; 0 where no kernel reaches.
 
         Shapes:
-            xy ``(..., 2)``, weights ``(M + 3,)`` -> ``(...)`` (and ``(..., 2)``).
+            xy ``(..., 2)``, values ``(M,)`` -> ``(...)`` (and ``(..., 2)``).
         """
         flat = xy.reshape(-1, 2).to(SOLVE_DTYPE)
-        kernel_weights, tail = weights[:-3], weights[-3:]
-        values, grads = [], []
+        results, grads = [], []
         for chunk in flat.split(32768):
             index, k, grad = self.local(chunk, gradient)
-            w = kernel_weights[index]
-            values.append((k * w).sum(-1) + self.tail(chunk) @ tail)
+            v = values[index]
+            total = k.sum(-1).clamp(min=1e-300)
+            value = (k * v).sum(-1) / total
+            results.append(value)
             if gradient:
-                grads.append((grad * w[..., None]).sum(-2) + tail[1:] / self.scale)
-        value = torch.cat(values).reshape(xy.shape[:-1])
+                grads.append(((grad * (v - value[:, None])[..., None]).sum(-2))
+                             / total[:, None])
+        value = torch.cat(results).reshape(xy.shape[:-1])
         if not gradient:
             return value
         return value, torch.cat(grads).reshape(*xy.shape[:-1], 2)
-
 
     def sampled(self, weights: torch.Tensor, refine: int) -> Raster:
         """The expansion evaluated on a grid ``refine`` times finer than the slots (for
         fast bilinear look-ups of the policy improvement and of rasters).
 
         Shapes:
-            weights ``(M + 3,)`` -> Raster ``(1, refine (ny - 1) + 1, refine (nx - 1) + 1)``.
+            weights ``(M,)`` -> Raster ``(1, refine (ny - 1) + 1, refine (nx - 1) + 1)``.
         """
         ny, nx = self.slots.shape
         step = self.spacing / refine
@@ -287,29 +284,16 @@ def shortest_path_headings(free: torch.Tensor, goal: torch.Tensor, origin, spaci
     return torch.atan2(direction[..., 1], direction[..., 0])
 
 
-def _shore_normal(land: torch.Tensor, water: torch.Tensor) -> torch.Tensor:
-    """Unit vectors from land supporting states to their nearest free supporting state.
-
-    Shapes:
-        land ``(b, 2)``, water ``(f, 2)`` -> ``(b, 2)``.
-    """
-    nearest = water[torch.cdist(land, water).argmin(-1)]
-    direction = nearest - land
-    return direction / direction.norm(dim=-1, keepdim=True)
-
-
 def _triplets(basis: KernelBasis, row: torch.Tensor, xy: torch.Tensor, scale: torch.Tensor):
-    """COO triplets of ``scale * (k(xy, centres), tail(xy))`` in rows ``row``.
+    """COO triplets of ``scale * psi(xy, centres)`` (normalised kernels) in rows ``row``.
 
     Shapes:
-        row ``(n,)``, xy ``(n, 2)``, scale ``(n,)`` -> three ``(n * (S + 3),)``.
+        row ``(n,)``, xy ``(n, 2)``, scale ``(n,)`` -> three ``(n * S,)``.
     """
     index, k, _ = basis.local(xy)
-    tail = torch.arange(len(basis.centres), basis.size_with_tail, device=xy.device)
-    index = torch.cat([index, tail.expand(len(xy), -1)], -1)
-    values = torch.cat([k, basis.tail(xy)], -1) * scale[:, None]
+    psi = k / k.sum(-1, keepdim=True).clamp(min=1e-300)
     rows = row[:, None].expand_as(index)
-    return rows.reshape(-1), index.reshape(-1), values.reshape(-1)
+    return rows.reshape(-1), index.reshape(-1), (psi * scale[:, None]).reshape(-1)
 
 
 class _Lookahead:
@@ -374,7 +358,7 @@ class _Lookahead:
 
 
 class KernelValueFunction(ValueFunctionBase):
-    """Solved kernel expansion: ``V(x) = sum_j weights_j k(x, centres_j)``."""
+    """Solved normalised-kernel expansion of the supporting states' values ``weights``."""
 
     def __init__(self, problem: MDPProblem, config: KernelConfig, basis: KernelBasis,
                  weights: torch.Tensor, solve_s: float, iterations: int):
@@ -393,6 +377,16 @@ class KernelValueFunction(ValueFunctionBase):
 
     def _gradient(self, xy):
         return self.basis.evaluate(xy, self.weights, gradient=True)[1]
+
+    def _raster_value_and_gradient(self, xy):
+        """Bilinear look-up (value and its gradient) in the expansion cached on a grid
+        ``LOOKUP_REFINE`` times finer than the supporting states."""
+        lookup = self._lookup
+        step = lookup.resolution
+        shifts = torch.tensor([[step, 0.0], [0.0, step]], dtype=xy.dtype, device=xy.device)
+        samples = lookup.sample(xy[:, None, :] + torch.cat([shifts, -shifts])[None])[..., 0]
+        gradient = (samples[:, :2] - samples[:, 2:]) / (2.0 * step)
+        return lookup.sample(xy)[..., 0], gradient
 
     def policy(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Best action by the solver's one-step lookahead (candidate headings around
@@ -423,22 +417,17 @@ def solve_kernel(problem: MDPProblem, config: KernelConfig = KernelConfig()
     count = len(centres)
     rows = torch.arange(count, device=device)
     ones = torch.ones(count, dtype=SOLVE_DTYPE, device=device)
-    fixed = [_triplets(basis, rows, centres, ones)]                    # k(x_i, .) every row
-    moments = basis.tail(centres).T                                    # tail _|_ kernels
-    fixed.append((torch.arange(count, count + 3, device=device).repeat_interleave(count),
-                  rows.repeat(3), moments.reshape(-1)))
     if not bool(free.any()):
         raise ValueError('no free water for the kernel supporting states (spacing '
                          f'{config.spacing} m too coarse for the workspace?)')
-    inward = config.spacing * _shore_normal(centres[band], centres[free])   # h n
-    for steps, scale in EXTRAPOLATION:
-        fixed.append(_triplets(basis, rows[band], centres[band] + steps * inward,
-                               torch.full((int(band.sum()),), scale, dtype=SOLVE_DTYPE,
-                                          device=device)))
+    # Every row starts with V(x_i) (the node value); land rows copy the nearest free node.
+    fixed = [(rows, rows, ones)]
+    nearest = rows[free][torch.cdist(centres[band], centres[free]).argmin(-1)]
+    fixed.append((rows[band], nearest, -ones[band]))
     free_rows = rows[free]
     lookahead = _Lookahead(problem, centres[free])
     _, index = problem.initial_policy(centres[free])
-    weights = torch.zeros(count + 3, dtype=SOLVE_DTYPE, device=device)
+    weights = torch.zeros(count, dtype=SOLVE_DTYPE, device=device)
     gamma, tolerance = problem.discount, problem.config.heading_tolerance
     iterations = 0
     for iterations in range(1, problem.config.max_iterations + 1):
@@ -447,11 +436,14 @@ def solve_kernel(problem: MDPProblem, config: KernelConfig = KernelConfig()
         scale = (-0.25 * gamma) * landed_free.to(SOLVE_DTYPE).reshape(-1)
         bellman = _triplets(basis, free_rows.repeat_interleave(4), targets.reshape(-1, 2),
                             scale)
-        rhs = torch.zeros(count + 3, dtype=SOLVE_DTYPE, device=device)
-        rhs[:count][free] = problem.step_cost[index] + gamma * absorbed
+        rhs = torch.zeros(count, dtype=SOLVE_DTYPE, device=device)
+        rhs[free] = problem.step_cost[index] + gamma * absorbed
         parts = fixed + [bellman]
+        previous = weights
         weights = sparse_solve(*(torch.cat([p[n] for p in parts]) for n in range(3)),
                                rhs).to(device=device, dtype=SOLVE_DTYPE)
+        if float((weights - previous).abs().max()) <= problem.config.value_tolerance:
+            break
         new_heading, new_index = lookahead.improve(basis, weights,
                                                    basis.sampled(weights, LOOKUP_REFINE))
         turn = torch.remainder(new_heading - heading + math.pi, 2.0 * math.pi) - math.pi

@@ -13,15 +13,17 @@ The solvers use the Bellman equation in its diffusion (second-order Taylor) form
     V(x) = min_a [ c(a) + gamma * (V(x) + mu . grad V + 1/2 tr(Sigma Hess V)) ]
 
 with ``V = 0`` in the goal disc. Land (and water within ``clearance`` of it) is handled two
-ways. The grid value iteration makes it absorbing with ``V = land_cost``. The kernel and
-finite-element solvers cannot represent the jump from water values to ``land_cost`` (their
-smooth/P1 spaces ring across the whole lake), so they solve the same equation on a band of
-land around the water where every step costs ``land_penalty`` times the largest step cost
-extra: the value rises steeply but continuously into land and the greedy policy turns away
-from it. ``value()`` reports ``land_cost`` outside free water for every solver. The cost does not depend on the heading and ``Sigma`` does not depend on
-the action, so for a given gradient the best heading is exactly ``-grad V / |grad V|``
-(:meth:`MDPProblem.greedy`): the kernel and finite-element solvers minimise over the
-continuous circle of headings, the grid value iteration over ``headings`` directions.
+ways. The grid value iteration and the kernel solver (semi-Lagrangian sigma points, see
+``mdp.kernel``) make it absorbing with ``V = land_cost``. The finite-element solver cannot
+represent the jump from water values to ``land_cost`` (its P1 space rings across the whole
+lake), so it solves the same equation on a band of land around the water where every step
+costs ``land_penalty`` times the largest step cost extra: the value rises steeply but
+continuously into land and the greedy policy turns away from it. ``value()`` reports
+``land_cost`` outside free water for every solver. The cost does not depend on the heading
+and ``Sigma`` does not depend on the action, so for a given gradient the best heading is
+exactly ``-grad V / |grad V|`` (:meth:`MDPProblem.greedy`): the finite-element solver uses
+it, the kernel solver searches candidate headings around it by one-step lookahead, the grid
+value iteration tries ``headings`` directions.
 """
 from __future__ import annotations
 
@@ -56,14 +58,16 @@ class MDPConfig:
         process_noise: [m/s^0.5] diffusion of the position not explained by the current's
             spread (steering errors, waves).
         goal_radius: [m] radius of the goal disc (V = 0 inside).
-        land_cost: [cost] value on land; None: the discounted cost of never arriving,
+        land_cost: [cost] value on land; 0: the discounted cost of never arriving,
             ``max_a c(a) / (1 - gamma)`` (larger than any value of a water state).
         land_penalty: extra cost of a step on land for the kernel and finite-element
             solvers, in multiples of the largest step cost (see module doc).
-        clearance: [m] distance to land/obstacles that counts as land; None: the hull radius.
+        clearance: [m] distance to land/obstacles that counts as land; NaN: the hull radius.
         max_iterations: limit of policy-iteration steps.
         heading_tolerance: [rad] policy iteration stops when no heading changes by more and
-            no speed changes.
+            no speed changes,
+        value_tolerance: [cost] or when no value changes by more (continuous headings keep
+            turning by tiny amounts long after the values have settled).
     """
 
     speeds: tuple[float, ...] = (0.6, 1.2, 1.8)
@@ -74,11 +78,12 @@ class MDPConfig:
     energy_weight: float = 0.005
     process_noise: float = 0.1
     goal_radius: float = 15.0
-    land_cost: float | None = None
+    land_cost: float = 0.0
     land_penalty: float = 10.0
-    clearance: float | None = None
+    clearance: float = math.nan
     max_iterations: int = 8
     heading_tolerance: float = 0.01
+    value_tolerance: float = 0.5
 
     def __post_init__(self):
         if not self.speeds or any(not (math.isfinite(s) and s > 0.0) for s in self.speeds):
@@ -98,16 +103,18 @@ class MDPConfig:
                              'minimise)')
         if not self.goal_radius > 0.0:
             raise ValueError(f'goal_radius must be > 0 m, got {self.goal_radius}')
-        if self.land_cost is not None and not self.land_cost > 0.0:
-            raise ValueError(f'land_cost must be > 0, got {self.land_cost}')
+        if not (math.isfinite(self.land_cost) and self.land_cost >= 0.0):
+            raise ValueError(f'land_cost must be > 0 (0: automatic), got {self.land_cost}')
         if not (math.isfinite(self.land_penalty) and self.land_penalty > 0.0):
             raise ValueError(f'land_penalty must be > 0, got {self.land_penalty}')
-        if self.clearance is not None and not self.clearance >= 0.0:
+        if not (math.isnan(self.clearance) or self.clearance >= 0.0):
             raise ValueError(f'clearance must be >= 0 m, got {self.clearance}')
         if self.max_iterations < 1:
             raise ValueError(f'max_iterations must be >= 1, got {self.max_iterations}')
         if not self.heading_tolerance > 0.0:
             raise ValueError(f'heading_tolerance must be > 0 rad, got {self.heading_tolerance}')
+        if not self.value_tolerance >= 0.0:
+            raise ValueError(f'value_tolerance must be >= 0, got {self.value_tolerance}')
 
 
 def steady_thrust(speed: float, vessel: VesselParams) -> float:
@@ -171,7 +178,7 @@ class MDPProblem:
         self.flow = flow.to(self.device)
         self.goal = torch.as_tensor(goal, dtype=SOLVE_DTYPE, device=self.device).reshape(2)
         self.thrust_efficiency = efficiency
-        self.clearance = vessel.hull_radius if config.clearance is None else config.clearance
+        self.clearance = vessel.hull_radius if math.isnan(config.clearance) else config.clearance
         if not bool(workspace.is_water(self.goal.float(), self.clearance)):
             raise ValueError(f'goal {tuple(self.goal.tolist())} is not in water with '
                              f'{self.clearance} m clearance')
@@ -181,7 +188,7 @@ class MDPProblem:
                              for s in speeds for e in efficiency]).reshape(-1, 2)
         power = thruster_power(force, vessel).to(self.speeds)  # [W] (S,)
         self.step_cost = (config.time_weight + config.energy_weight * power) * config.dt
-        self.land_cost = (config.land_cost if config.land_cost is not None
+        self.land_cost = (config.land_cost if config.land_cost > 0.0
                           else float(self.step_cost.max()) / (1.0 - config.discount))
 
     @property
@@ -296,9 +303,17 @@ class ValueFunctionBase:
             xy ``(..., 2)`` -> ``(...)`` float32.
         """
         xy = xy.to(device=self.problem.device)
-        value = self._raw_value(xy).clamp(0.0, self.problem.land_cost)
+        return self._masked(xy, self._raw_value(xy))
+
+    def _masked(self, xy: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        value = raw.clamp(0.0, self.problem.land_cost)
         value = torch.where(self.problem.is_free(xy), value, self.problem.land_cost)
         return torch.where(self.problem.in_goal(xy), 0.0, value).float()
+
+    def _raster_value_and_gradient(self, xy: torch.Tensor):
+        """Unmasked value and its gradient for :meth:`to_raster` (solvers may answer from
+        a cached fine grid). Shapes: ``(n, 2)`` -> (``(n,)``, ``(n, 2)``)."""
+        return self._raw_value(xy), self._gradient(xy)
 
     def policy(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Greedy action of the solved value: (heading [rad], speed [m/s] through water).
@@ -312,7 +327,10 @@ class ValueFunctionBase:
 
     def to_raster(self, resolution: float) -> Raster:
         """Value and policy sampled on a grid of ``resolution`` [m] over the workspace
-        extent: channels value [cost], cos(heading), sin(heading), speed [m/s].
+        extent: channels value [cost], cos(heading), sin(heading), speed [m/s]. The policy
+        channels are the greedy action of the value's gradient (:meth:`MDPProblem.greedy`,
+        the diffusion Bellman operator's minimiser) rather than :meth:`policy` at every
+        cell, which keeps this a few batched look-ups (it runs once per goal).
 
         Shapes:
             -> Raster ``(4, ny, nx)``.
@@ -323,12 +341,11 @@ class ValueFunctionBase:
         grid = Raster(torch.zeros(1, ny, nx), (x_min, y_min), resolution,
                       device=self.problem.device)
         xy = grid.cell_centres().reshape(-1, 2)
-        channels = []
-        for chunk in xy.split(65536):
-            heading, speed = self.policy(chunk)
-            channels.append(torch.stack([self.value(chunk), heading.cos(), heading.sin(),
-                                         speed]))
-        values = torch.cat(channels, dim=1).reshape(4, ny, nx)
+        raw, gradient = self._raster_value_and_gradient(xy)
+        heading, index = self.problem.greedy(gradient)
+        speed = self.problem.speeds[index].float()
+        values = torch.stack([self._masked(xy, raw), heading.cos().float(),
+                              heading.sin().float(), speed]).reshape(4, ny, nx)
         return Raster(values, (x_min, y_min), resolution)
 
 
