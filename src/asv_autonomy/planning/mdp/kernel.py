@@ -27,13 +27,11 @@ smoothing of the value's curvature over about a kernel width (like the finite el
 upwind diffusion); linear trends are reproduced up to the small ripple of the kernel sum
 on a regular grid.
 
-Policy iteration starts from the shortest 8-connected path through the free supporting
-states (no land crossings), evaluates (one sparse or dense linear solve), then improves
-with the exact one-step lookahead over candidate headings around ``-grad V`` (fine near
-it, coarse around the circle) and all speeds, with the expansion looked up bilinearly on
-a grid ``LOOKUP_REFINE`` times finer than the supporting states. A state keeps its action
-unless the new one turns by more than ``heading_tolerance`` or changes speed; iteration
-stops when nothing changes or no value changes by more than ``value_tolerance``. Kernels
+The slots are aligned with the goal centre (one supporting state there; a workspace
+symmetric about a line through the goal gets a symmetric layout). Policy iteration (``mdp.collocation.policy_iteration``, shared with the finite
+elements) starts from the cheapest 8-connected path through the free supporting states in
+the mean current (:func:`fastest_path_policy`: no land crossings, crabbing into the
+current, so a river's slow banks are found from the first iteration). Kernels
 are evaluated locally through the grid of supporting states (each point only meets the
 kernels whose support reaches it), so every step costs O(points), on CPU or CUDA.
 """
@@ -46,15 +44,12 @@ from dataclasses import dataclass
 import torch
 
 from asv_autonomy.planning.raster import Raster
-from asv_autonomy.planning.mdp.problem import (SOLVE_DTYPE, MDPProblem, ValueFunctionBase,
-                                               sigma_offsets, sparse_solve)
+from asv_autonomy.planning.mdp.collocation import (CollocatedValueFunction,
+                                                   policy_iteration)
+from asv_autonomy.planning.mdp.problem import SOLVE_DTYPE, MDPProblem
 
 KERNELS = ('wendland', 'gaussian')
 GAUSSIAN_REACH = 4.0  # Gaussian kernels are cut off at this many lengthscales
-# [rad] candidate headings of the policy improvement, relative to -grad V.
-HEADING_OFFSETS = (0.0, 0.03, -0.03, 0.08, -0.08, 0.16, -0.16, 0.32, -0.32, 0.64, -0.64,
-                   1.2, -1.2, 2.0, -2.0, math.pi)
-LOOKUP_REFINE = 4  # the policy improvement looks values up on a grid of spacing / 4
 
 
 @dataclass(frozen=True)
@@ -204,9 +199,15 @@ def _layout(problem: MDPProblem, config: KernelConfig):
     extent = problem.workspace.extent
     h = config.spacing
     pad = int(math.ceil(config.land_band))  # slots beyond the extent (land there)
-    x_min, y_min = extent[0] - pad * h, extent[2] - pad * h
-    nx = int(math.floor((extent[1] - extent[0]) / h + 1e-9)) + 1 + 2 * pad
-    ny = int(math.floor((extent[3] - extent[2]) / h + 1e-9)) + 1 + 2 * pad
+    # A slot on the goal centre (the tip of the value's cone) and the others aligned with
+    # it, covering the extent plus the padding. (Slots aligned with the extent's corner
+    # instead could leave the goal disc without a supporting state and favoured one bank
+    # of a river over the other.)
+    goal_x, goal_y = (float(c) for c in problem.goal)
+    x_min = goal_x - math.ceil((goal_x - extent[0]) / h - 1e-9) * h - pad * h
+    y_min = goal_y - math.ceil((goal_y - extent[2]) / h - 1e-9) * h - pad * h
+    nx = int(math.ceil((extent[1] - x_min) / h - 1e-9)) + 1 + pad
+    ny = int(math.ceil((extent[3] - y_min) / h - 1e-9)) + 1 + pad
     device = problem.device
     xs = x_min + h * torch.arange(nx, dtype=SOLVE_DTYPE, device=device)
     ys = y_min + h * torch.arange(ny, dtype=SOLVE_DTYPE, device=device)
@@ -220,8 +221,8 @@ def _layout(problem: MDPProblem, config: KernelConfig):
     band = ~free & ~goal & (distance > problem.clearance - config.land_band * h)
     path_end = goal.clone()
     path_end[(grid - problem.goal).norm(dim=-1).argmin()] = True
-    heading = shortest_path_headings(free.reshape(ny, nx), path_end.reshape(ny, nx),
-                                     (x_min, y_min), h, problem.goal).reshape(-1)[free]
+    heading, index = fastest_path_policy(problem, grid[free], free.reshape(ny, nx),
+                                         path_end.reshape(ny, nx), (x_min, y_min), h)
     if config.jitter > 0.0:
         generator = torch.Generator().manual_seed(config.seed)
         offset = torch.rand(grid.shape, generator=generator, dtype=SOLVE_DTYPE) - 0.5
@@ -233,17 +234,18 @@ def _layout(problem: MDPProblem, config: KernelConfig):
     slots[used] = torch.arange(int(used.sum()), device=device)
     basis = KernelBasis(grid[used], slots.reshape(ny, nx), (x_min, y_min), h, config.kernel,
                         config.width * h, config.jitter)
-    return basis, free[used], band[used], heading
+    return basis, free[used], band[used], heading, index
 
 
 NEIGHBOURS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
 def shortest_path_headings(free: torch.Tensor, goal: torch.Tensor, origin, spacing: float,
-                           target: torch.Tensor) -> torch.Tensor:
-    """Headings along the shortest 8-connected path through free grid nodes to the goal
+                           target: torch.Tensor, metre_cost: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+    """Directions of the cheapest 8-connected path through free grid nodes to the goal
     (min-plus iterations on the grid: device-agnostic torch); nodes that cannot reach it
-    head straight for ``target``.
+    point straight at ``target``.
 
     Args:
         free: nodes the path may use.
@@ -251,12 +253,14 @@ def shortest_path_headings(free: torch.Tensor, goal: torch.Tensor, origin, spaci
         origin: [m] (x0, y0) of node (0, 0).
         spacing: [m] node spacing.
         target: [m] (2,) goal centre.
+        metre_cost: [cost/m] cost per metre of leaving each node towards each of the
+            ``NEIGHBOURS`` (``inf``: impossible); None: 1 (the shortest path).
 
     Returns:
-        [rad] heading at every node.
+        [rad] direction of the path's first edge at every node.
 
     Shapes:
-        free, goal ``(ny, nx)`` bool -> ``(ny, nx)``.
+        free, goal ``(ny, nx)`` bool, metre_cost ``(8, ny, nx)`` -> ``(ny, nx)``.
     """
     ny, nx = free.shape
     device = free.device
@@ -264,12 +268,13 @@ def shortest_path_headings(free: torch.Tensor, goal: torch.Tensor, origin, spaci
     padded = torch.full((ny + 2, nx + 2), float('inf'), dtype=SOLVE_DTYPE, device=device)
     length = torch.tensor([math.hypot(di, dj) * spacing for di, dj in NEIGHBOURS],
                           dtype=SOLVE_DTYPE, device=device)[:, None, None]
+    edge = length if metre_cost is None else length * metre_cost
     distance = torch.where(goal, 0.0, inf)
     passable = free | goal
     for _ in range(ny * nx):
         padded[1:-1, 1:-1] = distance
         through = torch.stack([padded[1 + dj:1 + dj + ny, 1 + di:1 + di + nx]
-                               for di, dj in NEIGHBOURS]) + length
+                               for di, dj in NEIGHBOURS]) + edge
         best, choice = through.min(0)
         update = torch.where(passable & ~goal, torch.minimum(distance, best), distance)
         if bool((update == distance).all()):
@@ -284,124 +289,49 @@ def shortest_path_headings(free: torch.Tensor, goal: torch.Tensor, origin, spaci
     return torch.atan2(direction[..., 1], direction[..., 0])
 
 
-def _triplets(basis: KernelBasis, row: torch.Tensor, xy: torch.Tensor, scale: torch.Tensor):
-    """COO triplets of ``scale * psi(xy, centres)`` (normalised kernels) in rows ``row``.
+def fastest_path_policy(problem: MDPProblem, xy: torch.Tensor, free: torch.Tensor,
+                        goal: torch.Tensor, origin, spacing: float):
+    """Initial policy of the free nodes ``xy``: follow the cheapest 8-connected path in the
+    mean current (:meth:`MDPProblem.track` costs per metre, so a river's slow banks and a
+    following current attract it), crabbing into the current along the path's first edge;
+    nodes without a path head for the goal (:meth:`MDPProblem.initial_policy`).
+
+    Returns:
+        heading [rad] and speed index per free node.
 
     Shapes:
-        row ``(n,)``, xy ``(n, 2)``, scale ``(n,)`` -> three ``(n * S,)``.
+        xy ``(n, 2)``, free/goal ``(ny, nx)`` with n = free.sum() -> ``(n,)``, ``(n,)``.
     """
-    index, k, _ = basis.local(xy)
-    psi = k / k.sum(-1, keepdim=True).clamp(min=1e-300)
-    rows = row[:, None].expand_as(index)
-    return rows.reshape(-1), index.reshape(-1), (psi * scale[:, None]).reshape(-1)
+    ny, nx = free.shape
+    device = xy.device
+    units = torch.tensor(NEIGHBOURS, dtype=SOLVE_DTYPE, device=device)
+    units = units / units.norm(dim=-1, keepdim=True)
+    metre_cost = torch.full((len(NEIGHBOURS), ny * nx), math.inf, dtype=SOLVE_DTYPE,
+                            device=device)
+    metre_cost[:, free.reshape(-1)] = problem.track(xy[None], units[:, None, :])[2]
+    direction = shortest_path_headings(free, goal, origin, spacing, problem.goal,
+                                       metre_cost.reshape(-1, ny, nx)).reshape(-1)[
+                                           free.reshape(-1)]
+    unit = torch.stack([direction.cos(), direction.sin()], -1)
+    heading, index, cost = problem.track(xy, unit)
+    straight_heading, straight_index = problem.initial_policy(xy)
+    stuck = ~torch.isfinite(cost)
+    return (torch.where(stuck, straight_heading, heading),
+            torch.where(stuck, straight_index, index))
 
 
-class _Lookahead:
-    """One-step lookahead of the free states: sigma-point expectation of the kernel value
-    with absorbing goal (0) and land (``land_cost``)."""
-
-    def __init__(self, problem: MDPProblem, xy: torch.Tensor):
-        self.problem, self.xy = problem, xy
-        current, variance = problem.drift(xy)
-        self.current = current
-        self.offsets = sigma_offsets(variance)                         # (n, 4, 2)
-
-    def targets(self, heading: torch.Tensor, speed: torch.Tensor) -> torch.Tensor:
-        """[m] sigma points after one step. Shapes: heading, speed ``(n, ...)`` ->
-        ``(n, ..., 4, 2)``."""
-        extra = heading.dim() - 1
-        shape = (-1,) + (1,) * extra + (2,)
-        step = torch.stack([heading.cos(), heading.sin()], -1) * (speed * self.problem.dt)[
-            ..., None]
-        base = self.xy.reshape(shape) + self.current.reshape(shape) + step
-        return base[..., None, :] + self.offsets.reshape((-1,) + (1,) * extra + (4, 2))
-
-    def outcome(self, targets: torch.Tensor):
-        """Absorbed sigma points: (expected absorbed value [cost], free mask).
-
-        Shapes:
-            targets ``(..., 4, 2)`` -> (``(...)``, ``(..., 4)``).
-        """
-        goal = self.problem.in_goal(targets)
-        free = self.problem.is_free(targets) & ~goal
-        land = (~free & ~goal).to(SOLVE_DTYPE)
-        return self.problem.land_cost * land.mean(-1), free
-
-    def q_values(self, values: Raster, heading: torch.Tensor) -> torch.Tensor:
-        """[cost] action values for candidate headings at every speed, with the value of
-        free sigma points looked up in ``values`` (the expansion on a fine grid).
-
-        Shapes:
-            heading ``(n, C)`` -> ``(n, C, S)``.
-        """
-        problem = self.problem
-        speeds = problem.speeds
-        targets = self.targets(heading[..., None].expand(-1, -1, len(speeds)),
-                               speeds.expand(*heading.shape, -1))
-        absorbed, free = self.outcome(targets)
-        value = values.sample(targets)[..., 0] * free
-        return problem.step_cost + problem.discount * (absorbed + value.mean(-1))
-
-    def improve(self, basis: KernelBasis, weights: torch.Tensor, values: Raster):
-        """Best candidate action (headings around ``-grad V``, every speed) for the
-        expansion ``weights`` (sampled finely in ``values``): heading [rad] ``(n,)`` and
-        speed index ``(n,)``."""
-        _, grad = basis.evaluate(self.xy, weights, gradient=True)
-        towards = torch.atan2(-grad[:, 1], -grad[:, 0])
-        offsets = torch.tensor(HEADING_OFFSETS, dtype=SOLVE_DTYPE, device=self.xy.device)
-        candidates = towards[:, None] + offsets
-        q = self.q_values(values, candidates)                          # (n, C, S)
-        best = q.flatten(1).argmin(-1)
-        heading = candidates.gather(1, (best // len(self.problem.speeds))[:, None])[:, 0]
-        return torch.remainder(heading + math.pi, 2.0 * math.pi) - math.pi, best % len(
-            self.problem.speeds)
-
-
-class KernelValueFunction(ValueFunctionBase):
+class KernelValueFunction(CollocatedValueFunction):
     """Solved normalised-kernel expansion of the supporting states' values ``weights``."""
 
     def __init__(self, problem: MDPProblem, config: KernelConfig, basis: KernelBasis,
                  weights: torch.Tensor, solve_s: float, iterations: int):
-        self.problem, self.config = problem, config
-        self.basis, self.weights = basis, weights
-        self.solve_s, self.iterations = solve_s, iterations
-        self._lookup = basis.sampled(weights, LOOKUP_REFINE)
+        super().__init__(problem, basis, weights, solve_s, iterations)
+        self.config = config
 
     @property
     def centres(self) -> torch.Tensor:
         """[m] (M, 2) supporting states."""
         return self.basis.centres
-
-    def _raw_value(self, xy):
-        return self.basis.evaluate(xy, self.weights)
-
-    def _gradient(self, xy):
-        return self.basis.evaluate(xy, self.weights, gradient=True)[1]
-
-    def _raster_value_and_gradient(self, xy):
-        """Bilinear look-up (value and its gradient) in the expansion cached on a grid
-        ``LOOKUP_REFINE`` times finer than the supporting states."""
-        lookup = self._lookup
-        step = lookup.resolution
-        shifts = torch.tensor([[step, 0.0], [0.0, step]], dtype=xy.dtype, device=xy.device)
-        samples = lookup.sample(xy[:, None, :] + torch.cat([shifts, -shifts])[None])[..., 0]
-        gradient = (samples[:, :2] - samples[:, 2:]) / (2.0 * step)
-        return lookup.sample(xy)[..., 0], gradient
-
-    def policy(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best action by the solver's one-step lookahead (candidate headings around
-        ``-grad V``, every speed).
-
-        Shapes:
-            xy ``(..., 2)`` -> (heading [rad] ``(...)``, speed [m/s] ``(...)``) float32.
-        """
-        xy = xy.to(device=self.problem.device, dtype=SOLVE_DTYPE)
-        flat = xy.reshape(-1, 2)
-        heading, index = _Lookahead(self.problem, flat).improve(self.basis, self.weights,
-                                                                self._lookup)
-        shape = xy.shape[:-1]
-        return (heading.reshape(shape).float(),
-                self.problem.speeds[index].reshape(shape).float())
 
 
 def solve_kernel(problem: MDPProblem, config: KernelConfig = KernelConfig()
@@ -412,46 +342,9 @@ def solve_kernel(problem: MDPProblem, config: KernelConfig = KernelConfig()
         The value function of the last policy, with ``solve_s`` [s] and ``iterations``.
     """
     start = time.perf_counter()
-    basis, free, band, heading = _layout(problem, config)
-    centres, device = basis.centres, problem.device
-    count = len(centres)
-    rows = torch.arange(count, device=device)
-    ones = torch.ones(count, dtype=SOLVE_DTYPE, device=device)
-    if not bool(free.any()):
-        raise ValueError('no free water for the kernel supporting states (spacing '
-                         f'{config.spacing} m too coarse for the workspace?)')
-    # Every row starts with V(x_i) (the node value); land rows copy the nearest free node.
-    fixed = [(rows, rows, ones)]
-    nearest = rows[free][torch.cdist(centres[band], centres[free]).argmin(-1)]
-    fixed.append((rows[band], nearest, -ones[band]))
-    free_rows = rows[free]
-    lookahead = _Lookahead(problem, centres[free])
-    _, index = problem.initial_policy(centres[free])
-    weights = torch.zeros(count, dtype=SOLVE_DTYPE, device=device)
-    gamma, tolerance = problem.discount, problem.config.heading_tolerance
-    iterations = 0
-    for iterations in range(1, problem.config.max_iterations + 1):
-        targets = lookahead.targets(heading, problem.speeds[index])   # (n, 4, 2)
-        absorbed, landed_free = lookahead.outcome(targets)
-        scale = (-0.25 * gamma) * landed_free.to(SOLVE_DTYPE).reshape(-1)
-        bellman = _triplets(basis, free_rows.repeat_interleave(4), targets.reshape(-1, 2),
-                            scale)
-        rhs = torch.zeros(count, dtype=SOLVE_DTYPE, device=device)
-        rhs[free] = problem.step_cost[index] + gamma * absorbed
-        parts = fixed + [bellman]
-        previous = weights
-        weights = sparse_solve(*(torch.cat([p[n] for p in parts]) for n in range(3)),
-                               rhs).to(device=device, dtype=SOLVE_DTYPE)
-        if float((weights - previous).abs().max()) <= problem.config.value_tolerance:
-            break
-        new_heading, new_index = lookahead.improve(basis, weights,
-                                                   basis.sampled(weights, LOOKUP_REFINE))
-        turn = torch.remainder(new_heading - heading + math.pi, 2.0 * math.pi) - math.pi
-        changed = (turn.abs() > tolerance) | (new_index != index)
-        if not bool(changed.any()):
-            break
-        heading = torch.where(changed, new_heading, heading)
-        index = torch.where(changed, new_index, index)
+    basis, free, band, heading, index = _layout(problem, config)
+    weights, iterations = policy_iteration(problem, basis, basis.centres, free, band,
+                                           heading, index)
     if problem.device.type == 'cuda':
         torch.cuda.synchronize(problem.device)
     return KernelValueFunction(problem, config, basis, weights,

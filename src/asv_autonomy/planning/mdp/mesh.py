@@ -11,7 +11,9 @@ from asv_autonomy.planning.mdp.problem import SOLVE_DTYPE, MDPProblem
 
 class NodeGrid:
     """Nodes every ``spacing`` [m] over the workspace extent, node (j, i) at
-    ``(x0 + i h, y0 + j h)``; flat index ``j * nx + i``.
+    ``(x0 + i h, y0 + j h)``; flat index ``j * nx + i``. ``(x0, y0)`` is the extent's corner,
+    or with ``anchor`` [m] (x, y) the grid is aligned so that a node sits on the anchor
+    (e.g. the goal centre) and covers the extent (nodes outside it count as land).
 
     Attributes:
         points: [m] (N, 2) node positions.
@@ -21,10 +23,17 @@ class NodeGrid:
         boundary: [cost] (N,) Dirichlet value of the other nodes (0 goal, land_cost land).
     """
 
-    def __init__(self, problem: MDPProblem, spacing: float, land_band: float = 0.0):
+    def __init__(self, problem: MDPProblem, spacing: float, land_band: float = 0.0,
+                 anchor=None):
         if not (math.isfinite(spacing) and spacing > 0.0):
             raise ValueError(f'spacing must be > 0 m, got {spacing}')
-        x_min, x_max, y_min, y_max = problem.workspace.extent
+        extent = problem.workspace.extent
+        x_min, x_max, y_min, y_max = extent
+        if anchor is not None:
+            x_min = anchor[0] - math.ceil((anchor[0] - x_min) / spacing - 1e-9) * spacing
+            y_min = anchor[1] - math.ceil((anchor[1] - y_min) / spacing - 1e-9) * spacing
+            x_max = x_min + math.ceil((x_max - x_min) / spacing - 1e-9) * spacing
+            y_max = y_min + math.ceil((y_max - y_min) / spacing - 1e-9) * spacing
         self.spacing = float(spacing)
         self.origin = (x_min, y_min)
         self.nx = int(math.floor((x_max - x_min) / spacing + 1e-9)) + 1
@@ -39,6 +48,10 @@ class NodeGrid:
         goal = problem.in_goal(self.points)
         goal[(self.points - problem.goal).norm(dim=-1).argmin()] = True  # goal never lost
         distance = problem.workspace.distance_to_land(self.points.float()).to(SOLVE_DTYPE)
+        low = torch.tensor(extent[::2], dtype=SOLVE_DTYPE, device=device)
+        high = torch.tensor(extent[1::2], dtype=SOLVE_DTYPE, device=device)
+        distance = distance - (self.points - torch.minimum(torch.maximum(self.points, low),
+                                                           high)).norm(dim=-1)
         self.goal = goal
         self.free = (distance > problem.clearance) & ~goal
         self.band = ~self.free & ~goal & (distance > problem.clearance - land_band)

@@ -256,6 +256,34 @@ class MDPProblem:
         through_water = torch.stack([heading.cos(), heading.sin()], dim=-1) * speed[..., None]
         return through_water + current, variance
 
+    def track(self, xy: torch.Tensor, direction: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cheapest way to make good a ground track along unit ``direction`` in the mean
+        current: with ``c.d`` the current along and ``c_perp`` across the track, speed ``s``
+        gives ground speed ``g = c.d + sqrt(s^2 - c_perp^2)`` (none if ``s < |c_perp|`` or
+        ``g <= 0``) and heading through the water along ``g d - c`` (crabbing into the
+        current); the cost per metre is ``c(s) / (g dt)``.
+
+        Returns:
+            heading [rad], speed index (cheapest per metre), cost per metre [cost/m]
+            (``inf`` where no speed makes headway).
+
+        Shapes:
+            xy ``(..., 2)``, direction ``(..., 2)`` -> three ``(...)``.
+        """
+        current = self.drift(xy)[0] / self.dt                           # [m/s] (..., 2)
+        along = (current * direction).sum(-1, keepdim=True)
+        across2 = (current * current).sum(-1, keepdim=True) - along * along
+        room = self.speeds ** 2 - across2                                 # (..., S)
+        ground = along + room.clamp(min=0.0).sqrt()
+        makes_way = (room >= 0.0) & (ground > 1e-6)
+        per_metre = torch.where(makes_way, self.step_cost / (ground.clamp(min=1e-6) * self.dt),
+                                math.inf)
+        cost, index = per_metre.min(-1)
+        g = ground.gather(-1, index[..., None])
+        water = g * direction - current
+        return torch.atan2(water[..., 1], water[..., 0]), index, cost
+
     def initial_policy(self, xy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Head straight for the goal at the middle speed. Shapes: ``(..., 2)`` -> ``(...)``."""
         towards = self.goal - xy.to(self.goal)
