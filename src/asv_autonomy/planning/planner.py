@@ -43,7 +43,7 @@ from .workspace import Workspace
 _LOG = logging.getLogger(__name__)
 
 MODES = ('survey', 'goto')
-MDP_METHODS = ('kernel', 'fem')
+MDP_METHODS = ('kernel', 'fem', 'grid')
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class PlannerConfig:
             candidate next to the boat does not win by its tiny cost alone.
         use_mdp: the MDP value-to-go is the rollouts' terminal cost (False: straight-line
             time to the goal, the ``asv-no-mdp`` ablation).
-        mdp_method: ``'kernel'`` (mesh-free) or ``'fem'`` (finite elements).
+        mdp_method: ``'kernel'`` (mesh-free), ``'fem'`` (finite elements) or ``'grid'``
+            (value iteration on a regular grid).
         value_resolution: [m] grid of the value raster the rollouts read.
         optimiser: ``'asv'`` (this project's compiled MPPI) or ``'pytorch-mppi'`` (peer).
         acceptance_radius: [m] a goal counts as reached within this distance.
@@ -403,7 +404,7 @@ class Planner:
     def _value_raster(self, goal: np.ndarray) -> Raster | None:
         """Value-to-go raster for the rollouts' terminal cost, solved once per goal and
         thruster health (None while it solves in the background). The MDP's value is 0 on
-        its whole goal disc; inside it the straight-line time to the goal takes over
+        its whole goal disc; inside it the straight-line distance to the goal takes over
         (continuous at the disc's edge), so the rollouts still home in on the goal point."""
         key = ('value', tuple(np.round(goal, 3)), self.health.thrust_efficiency)
 
@@ -412,8 +413,11 @@ class Planner:
             if problem is None:
                 return None
             values = solve(problem, self.config.mdp_method)
+            # Inside the goal disc, progress is priced as the MDP prices it: the cost of a
+            # metre at its cheapest speed (time and energy), not time alone.
+            per_metre = float((problem.step_cost / (problem.speeds * problem.dt)).min())
             return _homing(values.to_raster(self.config.value_resolution), goal,
-                           problem.config.goal_radius, self.config.weights.nominal_speed)
+                           problem.config.goal_radius, per_metre)
 
         value = self._solves.get(key, solve_value)
         return None if value is _PENDING else value
@@ -528,12 +532,12 @@ class SolveCache:
         return result
 
 
-def _homing(values: Raster, goal: np.ndarray, radius: float, speed: float) -> Raster:
-    """Channel 0 of ``values`` with straight-line time inside the goal disc (see
-    ``Planner._value_raster``)."""
+def _homing(values: Raster, goal: np.ndarray, radius: float, per_metre: float) -> Raster:
+    """Channel 0 of ``values`` with ``per_metre`` [cost/m] times the straight-line distance
+    inside the goal disc, continuous at its edge (see ``Planner._value_raster``)."""
     centres = values.cell_centres()
     distance = torch.linalg.vector_norm(
         centres - torch.as_tensor(goal, dtype=centres.dtype, device=centres.device), dim=-1)
     value = values.values[0]
-    homed = torch.where(distance <= radius, distance / speed, value + radius / speed)
+    homed = torch.where(distance <= radius, distance * per_metre, value + radius * per_metre)
     return Raster(torch.cat([homed[None], values.values[1:]]), values.origin, values.resolution)

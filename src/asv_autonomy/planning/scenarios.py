@@ -13,10 +13,12 @@ is the current only:
   running along the ridge's western face), so the route to the gap crosses the jet right
   where it meets the ridge: the boat is set onto the gap's southern point unless it crabs
   (or approaches from upstream) early enough.
-* ``river``: upstream along a 200 m wide river in flood: 2.4 m/s in mid-channel, more
-  than the boat's top speed through the water (2 m/s), but under 0.7 m/s within 25 m of
-  the banks. The straight route up the middle makes no headway; every boater knows to go
-  up a river along its bank. The one scenario built so that a current-blind autopilot
+* ``river``: upstream along a 200 m wide river in flood, from 60 m south of the centre
+  line to 60 m north of it 850 m upstream: 2.4 m/s in mid-channel, more than the boat's
+  top speed through the water (2 m/s), but under 0.7 m/s within 25 m of the banks. The
+  straight route crosses the core diagonally and makes no headway there; every boater
+  knows to go up a river along its bank and to ferry across the core where drifting
+  back costs least. The one scenario built so that a current-blind autopilot
   cannot succeed: it asks whether a planner finds the slow water on its own.
 * ``arctic``: land mask, bathymetry and surface current of a real ocean-model forecast
   (``Arctic20_1to5Feb_2016.nc``, first time, top layer) squeezed onto a 1.35 x 0.75 km lake,
@@ -225,8 +227,8 @@ def river_scenario() -> Scenario:
     flow = FlowField.from_function(flood, _extent(origin, cell, shape), cell, spread=0.2)
     return Scenario(
         name='river', description='upstream along a river in flood (2.4 m/s mid-channel)',
-        depth=depth, origin=origin, cell_size=cell, start=(-500.0, 0.0, 0.0),
-        goal=(500.0, 0.0), goal_radius=10.0, time_limit_s=_time_limit(1000.0),
+        depth=depth, origin=origin, cell_size=cell, start=(-350.0, -60.0, 0.0),
+        goal=(500.0, 60.0), goal_radius=10.0, time_limit_s=_time_limit(860.0),
         flow=_tapered(flow, depth, origin, cell), perturbation_lengthscale=100.0)
 
 
