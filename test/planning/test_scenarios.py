@@ -108,11 +108,23 @@ def test_currents_file_replaces_the_field(tmp_path):
 
 
 def test_bad_names_and_configs_are_refused():
-    with pytest.raises(ValueError, match="unknown scenario 'river'"):
-        scenarios.build('river')
+    with pytest.raises(ValueError, match="unknown scenario 'lagoon'"):
+        scenarios.build('lagoon')
     good = scenarios.passage_scenario()
     with pytest.raises(ValueError, match='goal_radius'):
         scenarios.Scenario(**{**good.__dict__, 'goal_radius': 0.0})
     with pytest.raises(ValueError, match='finite 2-D'):
         scenarios.Scenario(**{**good.__dict__, 'depth': np.full((3, 3), math.nan)})
     assert isinstance(good.flow, FlowField)
+
+
+def test_the_river_core_outruns_the_boat_and_its_banks_do_not():
+    from asv_autonomy.planning.mdp import max_steady_speed
+    from asv_autonomy.planning.vessel import VesselParams
+    river = scenarios.river_scenario()
+    top = max_steady_speed(VesselParams())
+    mean, _ = river.flow.sample(torch.tensor([[0.0, 0.0], [0.0, 80.0], [0.0, -80.0]]))
+    speed = mean.norm(dim=-1)
+    assert float(speed[0]) > top + 0.3                    # no headway up the middle
+    assert float(speed[1:].max()) < 0.7                   # slow water near the banks
+    assert float(mean[0, 0]) < 0.0                        # flowing west, against the boat

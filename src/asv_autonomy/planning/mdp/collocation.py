@@ -42,6 +42,10 @@ HEADING_OFFSETS = (0.0, 0.03, -0.03, 0.08, -0.08, 0.16, -0.16, 0.32, -0.32, 0.64
 LOOKUP_REFINE = 4  # the policy improvement looks values up on a grid of spacing / 4
 
 
+
+# Fractions of a step at which its way must be free of land (see Lookahead.outcome).
+PATH_CHECKS = (0.25, 0.5, 0.75)
+
 class Basis(Protocol):
     """Non-negative basis functions on nodes, evaluated locally."""
 
@@ -95,6 +99,12 @@ class Lookahead:
         """
         goal = self.problem.in_goal(targets)
         free = self.problem.is_free(targets) & ~goal
+        # A step is ~20 m: a sigma point beyond a thinner wall or spit of land must not
+        # see the water behind it, so the way there has to be free too.
+        start = self.xy.reshape(self.xy.shape[:1] + (1,) * (targets.dim() - 2) + (2,))
+        for fraction in PATH_CHECKS:
+            waypoint = start + fraction * (targets - start)
+            free = free & (self.problem.is_free(waypoint) | self.problem.in_goal(waypoint))
         land = (~free & ~goal).to(SOLVE_DTYPE)
         return self.problem.land_cost * land.mean(-1), free
 
