@@ -340,6 +340,11 @@ FlowField.from_file) replaces the current of every scenario. JSON: {"results": [
 "outcome", "wall_s"}], "compute": [{"planner", "device", "rollouts", "horizon", "hz",
 "solve_s", ...}], "settings": {...}}, rewritten after every episode; the compute section
 (1024 x 50 and 4096 x 50 on the CPU, 100000 x 100 with --device cuda) comes last.
+
+--survey adds the informative survey against the lawnmower on the simulator's lake, both
+feeding the same GP mapper, scored at equal distance travelled (asv_autonomy.planning.
+survey_benchmark): "survey": [{"planner", "seed", "distance_m", "map_rmse", ...}].
+--scenarios none runs only that.
 """
 
 
@@ -359,6 +364,8 @@ def register_planning(targets) -> None:
                         help='where the planners run (default %(default)s)')
     parser.add_argument('--currents', type=Path, default=None, metavar='PATH',
                         help='current grid (.npz / .nc) replacing the current of every scenario')
+    parser.add_argument('--survey', action='store_true',
+                        help='also compare the informative survey with the lawnmower')
     parser.add_argument('--json', type=Path, required=True, metavar='OUT',
                         help='results file to write')
     parser.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
@@ -384,7 +391,8 @@ def run_planning(args) -> int:
     from asv_autonomy.planning import scenarios
     from asv_autonomy.planning.vessel import VesselParams
 
-    names = _names(args.scenarios, scenarios.NAMES, 'scenario')
+    names = ([] if args.scenarios == 'none' and args.survey
+             else _names(args.scenarios, scenarios.NAMES, 'scenario'))
     planners = _names(args.planners, bench.PLANNERS, 'planner')
     if args.seeds < 1:
         raise CliError(f'--seeds must be >= 1, got {args.seeds}')
@@ -408,7 +416,7 @@ def run_planning(args) -> int:
             say(str(reason))
         except ValueError as error:
             raise CliError(str(error)) from None
-    if not built:
+    if not built and not args.survey:
         raise CliError('no scenario left to run')
     _check_plot_and_json(args, bench)
     settings = {'scenarios': [s.name for s in built], 'planners': planners,
@@ -416,7 +424,7 @@ def run_planning(args) -> int:
                 'currents': str(args.currents) if args.currents else None,
                 'episode': dataclasses.asdict(bench.EpisodeConfig())}
     vessel = VesselParams()
-    results, episodes, compute = [], [], []
+    results, episodes, compute, survey = [], [], [], None
     with tempfile.TemporaryDirectory(prefix='asv-bench-planning-') as tmp:
         workspaces = [s.workspace(Path(tmp)) for s in built]
         with tqdm(total=len(built) * len(planners) * args.seeds, file=sys.stderr,
@@ -437,10 +445,45 @@ def run_planning(args) -> int:
             say('measuring the optimisers compute rate')
             compute = bench.compute_section(planners, args.device)
             bench.write_json(args.json, results, compute, settings)
-        if args.plot is not None:
+        survey = _run_survey(args, say) if args.survey else None
+        if survey is not None:
+            bench.write_json(args.json, results, compute, settings, survey)
+        if args.plot is not None and built:
             bench.plot(args.plot, built, workspaces, episodes)
     _print_planning_table(bench.summarise(results), compute)
+    if survey:
+        _print_survey_table(survey)
     return 0
+
+
+def _run_survey(args, say) -> list[dict]:
+    from tqdm import tqdm
+
+    from asv_autonomy.planning.survey_benchmark import SURVEY_PLANNERS, run_survey
+    say('informative survey against the lawnmower at equal distance')
+    rows = []
+    with tqdm(total=len(SURVEY_PLANNERS) * args.seeds, file=sys.stderr, unit='survey',
+              dynamic_ncols=True) as progress:
+        for planner in SURVEY_PLANNERS:
+            for seed in range(args.seeds):
+                progress.set_description(f'survey {planner} seed={seed}')
+                rows.extend(run_survey(planner, seed, device=args.device)[0])
+                progress.update()
+    return rows
+
+
+def _print_survey_table(rows: list[dict]) -> None:
+    distances = sorted({r['distance_m'] for r in rows})
+    planners = list(dict.fromkeys(r['planner'] for r in rows))
+    print('survey map RMSE [m] at distance travelled: ' + '  '.join(
+        f'{d:>7.0f}' for d in distances))
+    for planner in planners:
+        cells = []
+        for d in distances:
+            values = [r['map_rmse'] for r in rows if r['planner'] == planner
+                      and r['distance_m'] == d]
+            cells.append(f'{sum(values) / len(values):>7.2f}' if values else '      -')
+        print(f'  {planner:<40}' + '  '.join(cells))
 
 
 def _check_plot_and_json(args, bench) -> None:

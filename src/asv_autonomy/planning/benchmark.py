@@ -191,12 +191,15 @@ def compute_section(planners: list[str], device: str) -> list[dict]:
 
 
 def write_json(path: Path, results: list[dict], compute: list[dict],
-               settings: dict) -> None:
-    """``{"results": [...], "compute": [...], "settings": {...}}``, replaced atomically."""
+               settings: dict, survey: list[dict] | None = None) -> None:
+    """``{"results": [...], "compute": [...], "settings": {...}}`` (and ``"survey": [...]``
+    when given, see ``survey_benchmark.run_survey``), replaced atomically."""
     path = Path(path)
     tmp = path.with_name(path.name + '.tmp')
-    tmp.write_text(json.dumps({'results': results, 'compute': compute,
-                               'settings': settings}, indent=1))
+    content = {'results': results, 'compute': compute, 'settings': settings}
+    if survey is not None:
+        content['survey'] = survey
+    tmp.write_text(json.dumps(content, indent=1))
     tmp.replace(path)
 
 

@@ -43,6 +43,8 @@ from .workspace import Workspace
 _LOG = logging.getLogger(__name__)
 
 MODES = ('survey', 'goto')
+# [m/s] bound of the online current correction (a GPS jump must not invent a river).
+MAX_CURRENT_CORRECTION = 1.5
 MDP_METHODS = ('kernel', 'fem', 'grid')
 
 
@@ -75,6 +77,9 @@ class PlannerConfig:
             time. False: solve in the calling thread (benchmarks, deterministic).
         prefetch_distance: [m] survey: this close to the sampling goal, the travel costs
             from it to the next candidates start solving, so they are ready on arrival.
+        current_estimation_time: [s] time constant of the online correction of the
+            expected current from the boat's drift (0 = off: in the benchmarks it mistook
+            the rollouts' spread and the wind for current, not yet validated).
         information_weight: [cost per (uncertainty s)] reward in the rollouts for passing
             uncertain map cells (survey mode only).
         gps_lost_speed: [m/s] speed limit while GPS is lost (the boat holds its position).
@@ -100,6 +105,7 @@ class PlannerConfig:
     hold_radius: float = 6.0
     background_solve: bool = False
     prefetch_distance: float = 15.0
+    current_estimation_time: float = 0.0
     information_weight: float = 0.5
     gps_lost_speed: float = 0.3
     stuck_time: float = 5.0
@@ -123,7 +129,8 @@ class PlannerConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be a finite number > 0, got {value}')
-        for name in ('survey_budget', 'candidate_inset', 'prefetch_distance', 'information_cost_offset',
+        for name in ('survey_budget', 'candidate_inset', 'prefetch_distance',
+                     'current_estimation_time', 'information_cost_offset',
                      'information_weight'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
@@ -193,6 +200,8 @@ class Planner:
         self._thrust = np.zeros(2)
         self._holding = False
         self._first_anchor: np.ndarray | None = None
+        self._current_bias = np.zeros(2)
+        self._expected = None
         self._hold_point: np.ndarray | None = None
         self._slow_since: float | None = None
         self._backout_until = -math.inf
@@ -284,6 +293,8 @@ class Planner:
         if not (np.isfinite(state).all() and math.isfinite(odom.stamp)):
             raise InvalidInput('nan', f'non-finite odometry {odom}')
         xy = state[:2]
+        if self.health.gps_ok:
+            self._estimate_current(xy, odom.stamp)
         self._track(xy, odom.stamp)
         if not self.health.gps_ok:
             return self._hold(state)
@@ -314,7 +325,12 @@ class Planner:
         if mode != 'survey':
             information = Raster(torch.zeros_like(information.values), information.origin,
                                  information.resolution)
-        scene = Scene(flow=self.flow.raster, distance=self.workspace.distance,
+        flow = self.flow.raster
+        if self.config.current_estimation_time > 0.0:
+            offset = torch.zeros(3, 1, 1, device=self.device)
+            offset[:2, 0, 0] = torch.as_tensor(self._current_bias, dtype=offset.dtype)
+            flow = Raster(flow.values + offset, flow.origin, flow.resolution)
+        scene = Scene(flow=flow, distance=self.workspace.distance,
                       goal=torch.as_tensor(goal, dtype=torch.float32, device=self.device),
                       value=value, information=information,
                       thrust_efficiency=self.health.thrust_efficiency,
@@ -328,6 +344,8 @@ class Planner:
                           self.vessel.max_thrust_forward)
         self._thrust = command
         path = result.trajectory[:, :2].detach().cpu().numpy().astype(float)
+        # Where the model expects the boat one rollout step from now (for the estimate).
+        self._expected = (self._last_stamp, path[0], path[1] if len(path) > 1 else path[0])
         return PlannerCommand(float(command[0]), float(command[1]), path,
                               (float(goal[0]), float(goal[1])), mode, False, result.solve_s)
 
@@ -435,6 +453,32 @@ class Planner:
             return None
 
     # ------------------------------------------------------------------ reactions
+    def _estimate_current(self, xy: np.ndarray, stamp: float) -> None:
+        """Online current correction: where the boat is against where the rollouts
+        expected it, as a velocity, low-pass filtered over ``current_estimation_time``.
+        Whatever the model misses (the true current against the expected one, wind,
+        fouling) pushes the boat the same way for a while, so the rollouts add it to the
+        current they plan with."""
+        tau = self.config.current_estimation_time
+        if tau <= 0.0 or self._expected is None:
+            return
+        then, start, one_step = self._expected
+        elapsed = stamp - then
+        self._expected = None
+        if not 0.0 < elapsed <= 3.0 * self.config.mppi.dt:
+            return
+        predicted = start + (one_step - start) * (elapsed / self.config.mppi.dt)
+        error = (xy - predicted) / elapsed
+        self._current_bias += (elapsed / (tau + elapsed)) * error
+        speed = float(np.hypot(*self._current_bias))
+        if speed > MAX_CURRENT_CORRECTION:
+            self._current_bias *= MAX_CURRENT_CORRECTION / speed
+
+    @property
+    def current_correction(self) -> tuple[float, float]:
+        """[m/s] (east, north) the online estimate adds to the expected current."""
+        return float(self._current_bias[0]), float(self._current_bias[1])
+
     def _track(self, xy: np.ndarray, stamp: float) -> None:
         if self._last_xy is not None and self.health.gps_ok:
             self._distance_travelled += float(np.hypot(*(xy - self._last_xy)))

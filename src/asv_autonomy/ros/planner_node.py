@@ -194,7 +194,8 @@ class PlannerNode(Node):
         health = self.planner.health
         values = {'thrust_efficiency': list(health.thrust_efficiency), 'gps_ok': health.gps_ok,
                   'estop': self.estop,
-                  'distance_travelled': round(self.planner.distance_travelled, 1)}
+                  'distance_travelled': round(self.planner.distance_travelled, 1),
+                  'current_correction': [round(v, 3) for v in self.planner.current_correction]}
         if command is not None:
             values.update(mode=command.mode, done=command.done,
                           solve_ms=round(1e3 * command.solve_s, 2))
