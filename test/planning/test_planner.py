@@ -2,6 +2,7 @@
 within a budget, background solves, reactions to the boat's health, perception's blocked
 cells. Closed loops run the shared vessel model (planning/vessel.step) with a small eager
 MPPI (compile=False: these tests are about the planner's logic)."""
+import math
 import threading
 import time
 from dataclasses import replace
@@ -406,3 +407,14 @@ def test_thruster_health_changes_the_mdp_solve_and_the_rollouts():
     planner.set_health(VehicleHealth())
     planner.plan(odometry)
     assert recorder.scenes[-1].value is healthy.value
+
+
+def test_online_current_correction_learns_an_unexpected_current():
+    """The planner is told still water; the boat drifts in 0.4 m/s east. The correction
+    it adds to the expected current converges towards the true one."""
+    planner = Planner(config(use_mdp=False, current_estimation_time=5.0), VESSEL, OPEN, flow())
+    planner.set_goal(0.0, 30.0)
+    drive(planner, (0.0, 0.0, math.pi / 2, 0.0, 0.0, 0.0), 60, current=(0.4, 0.0))
+    east, north = planner.current_correction
+    assert east == pytest.approx(0.4, abs=0.15)
+    assert abs(north) < 0.15

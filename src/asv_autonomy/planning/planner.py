@@ -78,8 +78,9 @@ class PlannerConfig:
         prefetch_distance: [m] survey: this close to the sampling goal, the travel costs
             from it to the next candidates start solving, so they are ready on arrival.
         current_estimation_time: [s] time constant of the online correction of the
-            expected current from the boat's drift (0 = off: in the benchmarks it mistook
-            the rollouts' spread and the wind for current, not yet validated).
+            expected current from the boat's drift (0 = off; it learns a uniform unexpected
+            current in tests, but did not rescue the benchmark's failed gyre approach, so
+            it is not on by default).
         information_weight: [cost per (uncertainty s)] reward in the rollouts for passing
             uncertain map cells (survey mode only).
         gps_lost_speed: [m/s] speed limit while GPS is lost (the boat holds its position).
