@@ -37,7 +37,7 @@ def test_still_currents_file_runs_the_passage_with_json_and_plot(tmp_path, capsy
 
 @pytest.mark.parametrize('argv, message', [
     (['--planners', 'baseline,dwa'], 'unknown planner(s) dwa'),
-    (['--scenarios', 'river'], 'unknown scenario(s) river'),
+    (['--scenarios', 'lagoon'], 'unknown scenario(s) lagoon'),
     (['--seeds', '0'], '--seeds must be >= 1'),
     (['--device', 'tpu'], '--device must be cpu or cuda'),
     (['--currents', 'missing.npz'], 'no such file'),

@@ -86,12 +86,7 @@ def _sizes(text: str) -> list[int]:
 
 def _models(text: str) -> list[str]:
     from asv_autonomy.mapping.benchmark import MODELS
-    models = list(dict.fromkeys(part.strip() for part in text.split(',') if part.strip()))
-    unknown = [m for m in models if m not in MODELS]
-    if unknown or not models:
-        raise CliError(f'unknown model(s) {", ".join(unknown) or "(none given)"}; choose '
-                       f'from {", ".join(MODELS)}')
-    return models
+    return _names(text, tuple(MODELS), 'model')
 
 
 def run_mapping(args) -> int:

@@ -120,6 +120,25 @@ def step_with_cost(state: torch.Tensor, thrust: torch.Tensor, cost: torch.Tensor
     return state, thrust, cost + running_cost(state, thrust, scene, weights, dt, params)
 
 
+def start_tensors(state, thrust, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The optimisers' start state and delivered thrust as float32 tensors on ``device``.
+
+    Raises:
+        ValueError: wrong shapes, or a non-finite value.
+
+    Shapes:
+        state ``(6,)``, thrust ``(2,)``.
+    """
+    state = torch.as_tensor(state, dtype=torch.float32, device=device)
+    thrust = torch.as_tensor(thrust, dtype=torch.float32, device=device)
+    if state.shape != (6,) or thrust.shape != (2,):
+        raise ValueError(f'optimise needs state (6,) and thrust (2,), got '
+                         f'{tuple(state.shape)} and {tuple(thrust.shape)}')
+    if not bool(torch.isfinite(state).all() & torch.isfinite(thrust).all()):
+        raise ValueError('optimise needs a finite state and thrust')
+    return state, thrust
+
+
 def smoothing_matrix(horizon: int, coefficient: float, device=None,
                      dtype=torch.float32) -> torch.Tensor:
     """Lower-triangular map from white to AR(1) noise with unit stationary variance:
@@ -184,13 +203,7 @@ class MPPI:
             state ``(6,)``, thrust ``(2,)``.
         """
         start = time.perf_counter()
-        state = torch.as_tensor(state, dtype=torch.float32, device=self.device)
-        thrust = torch.as_tensor(thrust, dtype=torch.float32, device=self.device)
-        if state.shape != (6,) or thrust.shape != (2,):
-            raise ValueError(f'optimise needs state (6,) and thrust (2,), got '
-                             f'{tuple(state.shape)} and {tuple(thrust.shape)}')
-        if not bool(torch.isfinite(state).all() & torch.isfinite(thrust).all()):
-            raise ValueError('optimise needs a finite state and thrust')
+        state, thrust = start_tensors(state, thrust, self.device)
         cfg = self.config
         if self._nominal is None:
             self._nominal = thrust.clamp(self._lower, self._upper).expand(cfg.horizon, 2).clone()

@@ -19,7 +19,7 @@ import time
 import torch
 
 from .costs import CostWeights, running_cost, terminal_cost
-from .mppi import MPPI, MPPIConfig, MPPIResult
+from .mppi import MPPI, MPPIConfig, MPPIResult, start_tensors
 from .rollout import Scene, rollout_step, stable_substeps
 from .vessel import VesselParams
 
@@ -69,11 +69,7 @@ class PytorchMPPI:
             state ``(6,)``, thrust ``(2,)``.
         """
         start = time.perf_counter()
-        state = torch.as_tensor(state, dtype=torch.float32, device=self.device)
-        thrust = torch.as_tensor(thrust, dtype=torch.float32, device=self.device)
-        if state.shape != (6,) or thrust.shape != (2,):
-            raise ValueError(f'optimise needs state (6,) and thrust (2,), got '
-                             f'{tuple(state.shape)} and {tuple(thrust.shape)}')
+        state, thrust = start_tensors(state, thrust, self.device)
         k = self.config.rollouts
         self._scene = scene
         self._substeps = stable_substeps(self.config.dt, float(scene.drag_scale))
