@@ -38,15 +38,15 @@ def test_every_launch_file_loads_and_its_executables_exist(path):
 
 def test_autonomy_graph_is_listed_once():
     """Profiles include autonomy.launch.xml; none lists an autonomy node again."""
-    autonomy = {n.executable for n in load_launch(REPO / 'launch/autonomy.launch.xml').nodes}
+    # By node name: a profile may pick the controller's executable (replay: the baseline).
+    autonomy = {n.name for n in load_launch(REPO / 'launch/autonomy.launch.xml').nodes}
     for path in LAUNCH_FILES:
-        executables = [n.executable for n in load_launch(
-            path, REQUIRED_ARGS.get(path.name, {})).nodes]
-        assert len(executables) == len(set(executables)), path
+        names = [n.name for n in load_launch(path, REQUIRED_ARGS.get(path.name, {})).nodes]
+        assert len(names) == len(set(names)), path
         if path.name != 'autonomy.launch.xml':
-            assert autonomy <= set(executables), path
+            assert autonomy <= set(names), path
     for name in ROS2_ONLY:
         root = ET.parse(REPO / 'launch' / name).getroot()
-        assert not autonomy & {n.get('exec') for n in root.iter('node')}, name
+        assert not autonomy & {n.get('name') for n in root.iter('node')}, name
         assert [i for i in root.iter('include')
                 if i.get('file').endswith('/autonomy.launch.xml')], name

@@ -403,6 +403,7 @@ def run_planning(args) -> int:
     def say(line: str) -> None:
         print(f'[asv bench planning] {line}', file=sys.stderr, flush=True)
 
+    _check_plot_type(args)
     built = []
     for name in names:
         try:
@@ -481,13 +482,17 @@ def _print_survey_table(rows: list[dict]) -> None:
         print(f'  {planner:<40}' + '  '.join(cells))
 
 
-def _check_plot_and_json(args, bench) -> None:
-    """A known image type and writable outputs, before the first episode."""
+def _check_plot_type(args) -> None:
     if args.plot is not None:
         from matplotlib.backend_bases import FigureCanvasBase
         formats = FigureCanvasBase.get_supported_filetypes()
         if args.plot.suffix.lstrip('.').lower() not in formats:
             raise CliError(f'--plot {args.plot}: unknown image type')
+
+
+def _check_plot_and_json(args, bench) -> None:
+    """A known image type and writable outputs, before the first episode."""
+    _check_plot_type(args)
     try:
         for path in (args.json, args.plot):
             if path is not None:

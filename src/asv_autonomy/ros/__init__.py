@@ -6,3 +6,6 @@ import os
 # hundreds of times slower while another process runs; passive waiting avoids it. Set
 # before torch loads its OpenMP runtime; a user's own setting wins.
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+# torch.compile in the node's own process: a pool of compile workers outlives the compile
+# and makes the node slow to stop (and share its process group's SIGINT).
+os.environ.setdefault('TORCHINDUCTOR_COMPILE_THREADS', '1')

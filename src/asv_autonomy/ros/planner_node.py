@@ -16,6 +16,8 @@ expects is ``current_file`` (``.npz``/NetCDF grid) or a uniform ``current_veloci
 from __future__ import annotations
 
 import math
+import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -227,7 +229,13 @@ def _level_grid(msg: OccupancyGrid, frame: str) -> cv.GridArray:
 
 
 def main(args=None):
-    return run_node(PlannerNode, args)
+    code = run_node(PlannerNode, args)
+    # The node is shut down and its output flushed; skip the interpreter's teardown of
+    # torch.compile's state (seconds on a busy CPU, more than a launcher waits after
+    # SIGINT) and any solve still running in the worker thread.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == '__main__':
