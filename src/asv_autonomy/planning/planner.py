@@ -446,7 +446,7 @@ class Planner:
         reachable = max_steady_speed(self.vessel, self.health.thrust_efficiency)
         speeds = tuple(s for s in cfg.mdp.speeds if s <= reachable) or (0.9 * reachable,)
         try:
-            return MDPProblem(self.workspace, flow, goal, self.vessel,
+            return MDPProblem(self._base_workspace, flow, goal, self.vessel,
                               replace(cfg.mdp, speeds=speeds),
                               thrust_efficiency=self.health.thrust_efficiency)
         except ValueError as error:   # goal on land, no way to steer: plan without the MDP
