@@ -15,7 +15,8 @@ Speed: the per-step function (dynamics + running cost) is compiled with
 ``torch.compile`` once per rollout count and device, and called T times from a Python
 loop (compiling the unrolled horizon takes minutes). The scene's tensors are arguments,
 so new rasters of the same shapes need no recompilation. Without a working compiler the
-optimiser logs a warning and runs eagerly.
+optimiser logs a warning and runs eagerly. On CUDA the whole horizon is captured once into
+a CUDA graph and replayed (:mod:`.cuda_graph`): one launch instead of T x a few kernels.
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from .costs import CostWeights, running_cost, terminal_cost
+from .cuda_graph import GraphedRollout
 from .rollout import Scene, rollout_step, stable_substeps
 from .vessel import VesselParams
 
@@ -51,6 +53,8 @@ class MPPIConfig:
         warm_start: start the next call from the shifted nominal (else from a hold of the
             current thrust).
         compile: compile the rollout step with ``torch.compile`` (eager fallback).
+        cuda_graph: on CUDA, replay the whole horizon from a CUDA graph (falls back to the
+            step loop, with a warning, if capturing fails).
         seed: seed of the optimiser's random generator.
     """
 
@@ -63,6 +67,7 @@ class MPPIConfig:
     iterations: int = 1
     warm_start: bool = True
     compile: bool = True
+    cuda_graph: bool = True
     seed: int = 0
 
     def __post_init__(self):
@@ -177,6 +182,8 @@ class MPPI:
         self._step = step_with_cost
         if config.compile:
             self._step = torch.compile(step_with_cost, dynamic=False, fullgraph=True)
+        self._graphed = (GraphedRollout(self._roll_out)
+                         if config.cuda_graph and self.device.type == 'cuda' else None)
 
     @property
     def nominal(self) -> torch.Tensor | None:
@@ -209,8 +216,8 @@ class MPPI:
             self._nominal = thrust.clamp(self._lower, self._upper).expand(cfg.horizon, 2).clone()
         for _ in range(cfg.iterations):
             controls = self._sample_controls()
-            costs, states = self.rollout_costs(state, thrust, controls, self._sample_disturbance(),
-                                               scene)
+            costs, states = self._rollout(state, thrust, controls, self._sample_disturbance(),
+                                          scene)
             softmin = torch.softmax(-(costs - costs.min()) / cfg.temperature, dim=0)
             self._nominal = softmin @ controls              # (T, 2): sum over K
         controls = self._nominal
@@ -240,8 +247,12 @@ class MPPI:
             state ``(6,)``, thrust ``(2,)``, controls ``(T, K, 2)``, disturbance ``(K, 2)``
             -> (``(K,)``, ``(T + 1, K, 6)``).
         """
-        horizon, k = controls.shape[:2]
         substeps = stable_substeps(self.config.dt, float(scene.drag_scale))
+        return self._roll_out(state, thrust, controls, disturbance, scene, substeps)
+
+    def _roll_out(self, state, thrust, controls, disturbance, scene, substeps):
+        """:meth:`rollout_costs` without reading tensors back to the host (capturable)."""
+        horizon, k = controls.shape[:2]
         x = state.expand(k, 6).contiguous()
         f = thrust.expand(k, 2).contiguous()
         cost = torch.zeros(k, device=self.device)
@@ -251,6 +262,18 @@ class MPPI:
             states.append(x)
         cost = cost + terminal_cost(x, scene, self.weights)
         return torch.nan_to_num(cost, nan=1e12, posinf=1e12), torch.stack(states)
+
+    def _rollout(self, state, thrust, controls, disturbance, scene
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._graphed is not None:
+            substeps = stable_substeps(self.config.dt, float(scene.drag_scale))
+            try:
+                return self._graphed(state, thrust, controls, disturbance, scene, substeps)
+            except Exception as error:  # noqa: BLE001 - any capture failure: the step loop
+                logger.warning('capturing the MPPI rollout in a CUDA graph failed (%s); '
+                               'running the step loop', error)
+                self._graphed = None
+        return self.rollout_costs(state, thrust, controls, disturbance, scene)
 
     def _call_step(self, *args):
         step_args = (*args[:-1], self.weights, self.vessel, self.config.dt, args[-1])
