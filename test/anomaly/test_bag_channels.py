@@ -1,0 +1,164 @@
+"""Detector channels from a small bag written here with known contents."""
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asv_autonomy import bagio
+from asv_autonomy.anomaly import bag_channels as bc
+from asv_autonomy.anomaly.channels import BOAT_CHANNELS, ChannelConfig
+from asv_autonomy.geodesy import LocalENU
+
+T = bagio.typestore().types
+START = 1_750_000_000.0
+SPEED = 1.0          # [m/s] east along y = 0
+JUMP = (40.0, 50.0)  # [s] after START: GPS fixes 5 m north of the odometry
+
+
+def _header(t):
+    sec = int(math.floor(t))
+    return T['std_msgs/msg/Header'](stamp=T['builtin_interfaces/msg/Time'](
+        sec=sec, nanosec=int(round((t - sec) * 1e9))), frame_id='map')
+
+
+def _vec(x, y, z):
+    return T['geometry_msgs/msg/Vector3'](x=x, y=y, z=z)
+
+
+def _messages(with_nan_depth=True):
+    enu = LocalENU(ChannelConfig().datum)
+    out = []
+
+    def put(topic, msg, t):
+        out.append((topic, msg.__msgtype__, int(round(t * 1e9)),
+                    bagio.serialize(msg, msg.__msgtype__)))
+
+    for k in range(1200):                      # 60 s at 20 Hz
+        t = START + 0.05 * k
+        x = SPEED * (t - START)
+        if k % 4 == 0:                         # 5 Hz: odometry, fix, depth, thrust
+            pose = T['geometry_msgs/msg/Pose'](
+                position=T['geometry_msgs/msg/Point'](x=x, y=0.0, z=0.0),
+                orientation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0))
+            twist = T['geometry_msgs/msg/Twist'](linear=_vec(SPEED, 0.0, 0.0),
+                                                 angular=_vec(0.0, 0.0, 0.0))
+            put('/odometry/filtered', T['nav_msgs/msg/Odometry'](
+                header=_header(t), child_frame_id='base_link',
+                pose=T['geometry_msgs/msg/PoseWithCovariance'](pose=pose, covariance=np.zeros(36)),
+                twist=T['geometry_msgs/msg/TwistWithCovariance'](twist=twist,
+                                                                 covariance=np.zeros(36))), t)
+            north = 5.0 if JUMP[0] <= t - START < JUMP[1] else 0.0
+            lat, lon, _ = enu.to_geodetic(x, north)
+            put('/sensors/gps/fix', T['sensor_msgs/msg/NavSatFix'](
+                header=_header(t), status=T['sensor_msgs/msg/NavSatStatus'](status=0, service=1),
+                latitude=float(lat), longitude=float(lon), altitude=0.0,
+                position_covariance=np.zeros(9), position_covariance_type=0), t)
+            depth = math.nan if with_nan_depth and k == 400 else 7.5
+            put('/sensors/sonar/depth', T['sensor_msgs/msg/Range'](
+                header=_header(t), radiation_type=0, field_of_view=0.1, min_range=0.2,
+                max_range=50.0, range=depth, variance=0.0), t)
+            for side in ('left', 'right'):
+                put(f'/thrusters/{side}/thrust', T['std_msgs/msg/Float64'](data=12.0), t)
+        put('/sensors/imu/data', T['sensor_msgs/msg/Imu'](
+            header=_header(t),
+            orientation=T['geometry_msgs/msg/Quaternion'](x=0.0, y=0.0, z=0.0, w=1.0),
+            orientation_covariance=np.zeros(9), angular_velocity=_vec(0.0, 0.0, 0.0),
+            angular_velocity_covariance=np.zeros(9), linear_acceleration=_vec(0.0, 0.0, 9.81),
+            linear_acceleration_covariance=np.zeros(9)), t)
+    # The simulator's fault diagnostics: active 40..50 s, an empty array when it ends.
+    for k in range(int(JUMP[0]), int(JUMP[1]) + 1):
+        t = START + k
+        statuses = [] if k == JUMP[1] else [T['diagnostic_msgs/msg/DiagnosticStatus'](
+            level=1, name='sim/faults/gps', message='gps_jump', hardware_id='gps',
+            values=[T['diagnostic_msgs/msg/KeyValue'](key='fault', value='gps_jump')])]
+        put('/sim/faults', T['diagnostic_msgs/msg/DiagnosticArray'](header=_header(t),
+                                                                    status=statuses), t)
+    # One corrupt message (bytes that do not decode).
+    out.append(('/sensors/sonar/depth', 'sensor_msgs/msg/Range', int(START * 1e9) + 1, b'\x00\x01'))
+    return out
+
+
+@pytest.fixture(scope='module')
+def bag(tmp_path_factory):
+    path = tmp_path_factory.mktemp('anomaly') / 'mission' / 'bag'
+    path.parent.mkdir()
+    bagio.write_bag(path, _messages())
+    return path
+
+
+def test_series_from_bag_channels_and_labels_from_diagnostics(bag):
+    series, report = bc.series_from_bag(bag)
+    assert series.channels == BOAT_CHANNELS
+    assert series.dt == pytest.approx(0.1)
+    assert series.times[0] == pytest.approx(START)
+    assert series.times[-1] == pytest.approx(START + 59.8)
+    assert report.dropped == {'depth': 2}       # the undecodable one and the NaN one
+    assert report.label_source == '/sim/faults'
+    assert report.faults == [bc.FaultInterval('gps_jump', 'gps', START + 40.0, START + 50.0)]
+    column = {name: series.values[:, j] for j, name in enumerate(series.channels)}
+    rel = series.times - START
+    settled = rel > 5.0                          # GPS velocity window filled
+    inside = (rel >= 40.2) & (rel < 50.0)
+    assert column['gps_residual_north'][inside] == pytest.approx(5.0, abs=1e-3)
+    assert column['gps_residual_north'][settled & (rel < 40.0)] == pytest.approx(0.0, abs=1e-3)
+    assert column['gps_residual_east'][settled] == pytest.approx(0.0, abs=1e-3)
+    assert column['gps_fix'][settled] == pytest.approx(1.0)
+    assert column['sonar_depth'][settled] == pytest.approx(7.5)
+    assert column['odom_speed'][settled] == pytest.approx(SPEED)
+    assert column['imu_accel_z'][settled] == pytest.approx(9.81)
+    assert column['imu_heading_vs_course'][settled & ~inside & (rel < 39.0)] == \
+        pytest.approx(0.0, abs=1e-6)
+    assert np.isfinite(column['thrust_left_residual'][settled]).all()
+    expected = (series.times >= START + 40.0) & (series.times < START + 50.0)
+    assert (series.anomaly == expected).all()
+    assert set(series.fault[expected]) == {'gps_jump'}
+    assert set(series.fault_channel[~expected]) == {''}
+
+
+def test_labels_json_wins_and_dataset_folder(bag):
+    labels = {'faults': [{'type': 'sonar_spurious', 'channel': 'sonar', 'onset': START + 10.0,
+                          'end': START + 12.0, 'params': {}}]}
+    (bag.parent / 'labels.json').write_text(json.dumps(labels))
+    try:
+        series, report = bc.series_from_bag(bag)
+        assert report.faults == [bc.FaultInterval('sonar_spurious', 'sonar', START + 10.0,
+                                                  START + 12.0)]
+        assert series.anomaly.sum() == 20
+        folder = bag.parent.parent
+        (folder / 'seed_0007').mkdir()
+        (folder / 'seed_0007' / 'bag').symlink_to(bag)
+        (folder / 'seed_0007' / 'labels.json').write_text(json.dumps(labels))
+        [from_folder] = bc.series_from_dataset(folder)
+        assert (from_folder.anomaly == series.anomaly).all()
+    finally:
+        (bag.parent / 'labels.json').unlink()
+    with pytest.raises(ValueError, match='no seed'):
+        bc.series_from_dataset(bag.parent)
+
+
+def test_not_a_bag_is_a_bag_error(tmp_path):
+    with pytest.raises(bagio.BagError):
+        bc.series_from_bag(tmp_path / 'missing')
+
+
+@pytest.mark.slow
+def test_a_simulated_mission_gives_every_channel(tmp_path):
+    result = subprocess.run([sys.executable, '-m', 'asv_autonomy.cli.main', 'sim', 'faults',
+                             '--seeds', '3', '--out', str(tmp_path), '--duration', '60',
+                             '--faults-per-run', '0'], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    [series] = bc.series_from_dataset(tmp_path)
+    assert series.dt == pytest.approx(0.1) and len(series) > 550
+    assert not series.anomaly.any()
+    settled = series.times > series.times[0] + 10.0
+    observed = series.mask[settled].mean(axis=0)
+    assert dict(zip(series.channels, observed)) == pytest.approx(
+        {name: 1.0 for name in series.channels}, abs=0.05)
+    # Same datum as the simulator: fixes agree with the odometry to GPS noise.
+    for axis in ('east', 'north'):
+        residual = series.values[settled, series.channels.index(f'gps_residual_{axis}')]
+        assert abs(np.nanmedian(residual)) < 1.0

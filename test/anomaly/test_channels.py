@@ -1,0 +1,147 @@
+"""Detector channels from synthetic samples with known answers."""
+import math
+
+import numpy as np
+import pytest
+
+from asv_autonomy.anomaly import channels as ch
+from asv_autonomy.anomaly.series import align
+from asv_autonomy.geodesy import LocalENU
+from asv_autonomy.measurements import FIX, FIX_NONE, yaw_to_quaternion
+from asv_autonomy.planning import vessel
+
+CONFIG = ch.ChannelConfig()
+
+
+def _fixes(east, north):
+    return LocalENU(CONFIG.datum).to_geodetic(np.asarray(east, float), np.asarray(north, float))[:2]
+
+
+def test_groups_cover_the_fault_channels_and_unknown_channels_are_their_own_group():
+    assert set(ch.CHANNEL_GROUPS.values()) == {'gps', 'imu', 'sonar', 'thruster_left',
+                                               'thruster_right', 'hull'}
+    assert ch.group_of('imu_rate_z') == 'imu' and ch.group_of('pressure') == 'pressure'
+    assert ch.group_of('depth') == 'sonar' and ch.group_of('gps_step_east') == 'gps'
+    assert set(ch.HOLD_S) == set(ch.BOAT_CHANNELS)
+
+
+def test_gps_residual_speed_and_fix():
+    # Boat going east at 1.5 m/s, odometry on the true track, fixes 2 m east of it.
+    times = np.arange(0.0, 10.0, 0.2)
+    east = 1.5 * times
+    lat, lon = _fixes(east + 2.0, np.zeros_like(times))
+    status = np.full(times.shape, FIX)
+    status[30:40] = FIX_NONE                        # 6.0 .. 7.8 s
+    lat[30:40] = lon[30:40] = np.nan
+    odom_t = np.arange(-1.0, 11.0, 0.05)
+    odom_xy = np.stack([1.5 * odom_t, np.zeros_like(odom_t)], axis=1)
+    streams, (fix_t, v_e, v_n, valid_at) = ch.gps_channels(times, lat, lon, status, odom_t,
+                                                           odom_xy, CONFIG)
+    _, res_e = streams.samples['gps_residual_east']
+    _, res_n = streams.samples['gps_residual_north']
+    assert res_e == pytest.approx(2.0, abs=1e-3) and res_n == pytest.approx(0.0, abs=1e-3)
+    t_speed, speed = streams.samples['gps_speed']
+    assert speed[np.isfinite(speed)] == pytest.approx(1.5, abs=1e-4)
+    assert np.isnan(speed[0])                       # one fix: no velocity yet
+    assert fix_t.size == times.size - 10
+    # The least-squares slope is valid at the mean time of its window's fixes.
+    window = fix_t[(fix_t > fix_t[25] - CONFIG.velocity_window_s) & (fix_t <= fix_t[25])]
+    assert valid_at[25] == pytest.approx(window.mean(), abs=1e-9)
+    assert valid_at[25] < fix_t[25] - 1.0
+    series = align(streams, 10.0)
+    fix = series.values[:, series.channels.index('gps_fix')]
+    grid = series.times
+    outage = (grid >= 6.0) & (grid < 8.0)
+    assert (fix[outage] == 0.0).all() and (fix[~outage] == 1.0).all()
+    res_col = series.values[:, series.channels.index('gps_residual_east')]
+    # The last position (5.8 s) is held 1.5 s, then the residual is missing until 8.0 s.
+    stale = (grid > 7.35) & (grid < 8.0)
+    assert stale.sum() == 6 and np.isnan(res_col[stale]).all()
+    assert np.isfinite(res_col[(grid >= 8.0)]).all()
+
+
+def test_imu_angles_and_heading_vs_course():
+    roll, pitch, yaw = 0.1, -0.05, math.radians(30.0)
+    cr, sr, cp, sp, cy, sy = (math.cos(roll / 2), math.sin(roll / 2), math.cos(pitch / 2),
+                              math.sin(pitch / 2), math.cos(yaw / 2), math.sin(yaw / 2))
+    q = np.array([sr * cp * cy - cr * sp * sy, cr * sp * cy + sr * cp * sy,
+                  cr * cp * sy - sr * sp * cy, cr * cp * cy + sr * sp * sy])
+    times = np.arange(0.0, 2.0, 0.02)
+    quats = np.tile(q, (times.size, 1))
+    streams = ch.imu_channels(times, quats, np.tile([0.1, 0.2, 0.3], (times.size, 1)),
+                              np.tile([0.0, 0.0, 9.81], (times.size, 1)))
+    assert streams.samples['imu_roll'][1] == pytest.approx(roll)
+    assert streams.samples['imu_pitch'][1] == pytest.approx(pitch)
+    assert streams.samples['imu_rate_z'][1] == pytest.approx(0.3)
+    # Course east (0), heading 30 deg: sin(30 deg) = 0.5; too slow: missing.
+    fix_t = np.array([1.0, 1.2, 1.4])
+    hvc = ch.heading_vs_course(times, quats, fix_t, np.array([1.0, 0.1, -1.0]),
+                               np.zeros(3), fix_t - 0.5, min_speed=0.3)
+    t, values = hvc.samples['imu_heading_vs_course']
+    assert list(t) == [1.0, 1.4]
+    assert values == pytest.approx([0.5, math.sin(yaw - math.pi)])
+
+
+def _simulate(efficiency, left_cmd, right_cmd, duration=30.0, dt=0.05):
+    """Odometry (times, twist) and 10 Hz commands of the vessel model in calm water."""
+    params = CONFIG.vessel
+    state, thrust = np.zeros(6), np.zeros(2)
+    times, twists = [], []
+    command = np.array([left_cmd, right_cmd])
+    for k in range(int(duration / dt)):
+        state, thrust = vessel.step(state, thrust, command, (0.0, 0.0), (0.0, 0.0), dt,
+                                    params, thrust_efficiency=efficiency)
+        times.append((k + 1) * dt)
+        twists.append(state[3:6])
+    cmd_t = np.arange(0.0, duration, 0.1)
+    return np.array(times), np.array(twists), cmd_t, np.full(cmd_t.shape, left_cmd), \
+        np.full(cmd_t.shape, right_cmd)
+
+
+@pytest.mark.parametrize('efficiency, expected', [
+    ((1.0, 1.0), (0.0, 0.0, 0.0)),          # healthy: delivered = commanded
+    ((1.0, 0.5), (0.0, -12.0, -6.0)),       # right thruster at half: 12 N of 24 lost
+    ((0.5, 0.5), (-10.0, -12.0, -11.0)),    # both lose half (what a drag looks like)
+])
+def test_command_residuals_measure_the_lost_thrust(efficiency, expected):
+    t, twist, cmd_t, left, right = _simulate(efficiency, 20.0, 24.0)
+    streams = ch.command_residuals(t, twist, cmd_t, left, cmd_t, right, CONFIG)
+    for name, value in zip(('thrust_left_residual', 'thrust_right_residual',
+                            'thrust_common_residual'), expected):
+        times, values = streams.samples[name]
+        steady = values[times > 20.0]               # after the transients
+        assert steady == pytest.approx(value, abs=0.3), name
+
+
+def test_builder_drops_malformed_samples_and_forgets_old_ones():
+    builder = ch.BoatChannelBuilder(ch.ChannelConfig(history_s=5.0))
+    q = yaw_to_quaternion(0.0)
+    for k in range(100):
+        t = 0.1 * k
+        assert builder.add_imu(t, q, (0.0, 0.0, 0.1), (0.0, 0.0, 9.81))
+        assert builder.add_odometry(t, t, 0.0, 1.0, 0.0, 0.0)
+        assert builder.add_thrust('left', t, 10.0) and builder.add_thrust('right', t, 10.0)
+        assert builder.add_depth(t, 5.0)
+    lat, lon = _fixes([9.9], [0.0])                  # on the odometry position
+    assert builder.add_gps(9.9, lat[0], lon[0], FIX)
+    assert builder.add_gps(9.95, math.nan, math.nan, FIX_NONE)     # no fix: kept
+    assert not builder.add_gps(9.96, math.nan, math.nan, FIX)      # fix without position
+    assert not builder.add_depth(9.9, math.inf)
+    assert not builder.add_imu(math.nan, q, (0, 0, 0), (0, 0, 9.81))
+    assert not builder.add_imu(9.9, (0.0, 0.0, 0.0, 0.0), (0, 0, 0), (0, 0, 9.81))
+    assert builder.dropped == {'gps': 1, 'depth': 1, 'imu': 2}
+    with pytest.raises(ValueError, match='side'):
+        builder.add_thrust('middle', 1.0, 1.0)
+    streams = builder.streams()
+    assert set(streams.channels) == set(ch.BOAT_CHANNELS)
+    t_imu, _ = streams.samples['imu_rate_z']
+    # The newest sample is the no-fix at 9.95 s: samples before 4.95 s are forgotten.
+    assert t_imu.min() == pytest.approx(5.0)
+    assert streams.samples['gps_residual_east'][1] == pytest.approx([0.0], abs=1e-3)
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ValueError, match='velocity_window_s'):
+        ch.ChannelConfig(velocity_window_s=0.0)
+    with pytest.raises(ValueError, match='min_course_speed'):
+        ch.ChannelConfig(min_course_speed=-1.0)
