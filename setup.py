@@ -26,6 +26,7 @@ NODES = {
     'gz_sonar_node': 'asv_autonomy.ros.gz_sonar_node:main',
     'thrust_guard_node': 'asv_autonomy.ros.thrust_guard_node:main',
     'segmentation_node': 'asv_autonomy.ros.segmentation_node:main',
+    'anomaly_node': 'asv_autonomy.ros.anomaly_node:main',
 }
 
 setup(

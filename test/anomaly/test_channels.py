@@ -145,3 +145,32 @@ def test_config_rejects_bad_values():
         ch.ChannelConfig(velocity_window_s=0.0)
     with pytest.raises(ValueError, match='min_course_speed'):
         ch.ChannelConfig(min_course_speed=-1.0)
+
+
+def test_yaw_vs_gyro_sees_a_heading_drift_and_not_a_turn():
+    t = np.arange(0.0, 30.0, 0.02)                        # 50 Hz
+    rate = 0.1                                            # [rad/s] a steady turn
+    drift = np.where(t >= 15.0, 0.004 * (t - 15.0), 0.0)  # heading drifts from 15 s on
+    quats = np.array([yaw_to_quaternion(rate * ti + d) for ti, d in zip(t, drift)])
+    gyro = np.column_stack([np.zeros_like(t), np.zeros_like(t), np.full_like(t, rate)])
+    accel = np.tile([0.0, 0.0, 9.81], (t.size, 1))
+    times, values = ch.imu_channels(t, quats, gyro, accel, yaw_window_s=5.0) \
+        .samples['imu_yaw_vs_gyro']
+    assert times.min() >= 4.0 + 0.5                       # a window of history first
+    turning = values[times < 15.0]
+    drifting = values[times >= 21.0]                      # the whole window drifts
+    assert np.abs(turning).max() < 1e-6                   # across the yaw wrap at pi too
+    assert drifting == pytest.approx(0.004, abs=2e-5)  # +- one sample in a window
+
+
+def test_odometry_derived_channels_wait_for_the_filter_to_converge():
+    config = ch.ChannelConfig(warmup_s=3.0)
+    t = np.arange(0.0, 10.0, 0.05)
+    twist = np.tile([1.0, 0.0, 0.0], (t.size, 1))
+    streams = ch.command_residuals(t, twist, t, np.full_like(t, 10.0), t,
+                                   np.full_like(t, 10.0), config)
+    assert streams.samples['thrust_left_residual'][0].min() >= 3.0
+    # The start is the first odometry ever, not the oldest one a bounded history holds.
+    later = ch.command_residuals(t, twist, t, np.full_like(t, 10.0), t,
+                                 np.full_like(t, 10.0), config, odometry_start=-10.0)
+    assert later.samples['thrust_left_residual'][0].min() < 1.5

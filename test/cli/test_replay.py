@@ -133,7 +133,7 @@ def test_replayed_log_is_localized_and_mapped_the_same_way_twice(ros_env, tmp_pa
     # 2 m/s): the soundings before its first pose have none (counted no_pose), nothing else
     # is lost.
     assert dropped.pop('mapping') <= 4, summary['dropped_inputs']
-    assert dropped == {'controller': 0, 'localization': 0, 'segmentation': 0}
+    assert dropped == {'anomaly': 0, 'controller': 0, 'localization': 0, 'segmentation': 0}
     assert summary['real_time_factor'] > 15.0
     assert (first / 'report.png').stat().st_size > 10_000
     # The datum is the first fix: the map frame starts at the track's start.

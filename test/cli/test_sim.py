@@ -57,7 +57,7 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
 
     # Every node ran to the end and exited cleanly.
     assert summary['nodes'] == {'sim': 0, 'localization': 0, 'mapping': 0, 'segmentation': 0,
-                                'controller': 0, 'bag_recorder': 0}
+                                'anomaly': 0, 'controller': 0, 'bag_recorder': 0}
     # Every contract topic of the existing nodes carried messages.
     missing = [t for t in CONTRACT_TOPICS if summary['messages'].get(t, 0) == 0]
     assert not missing, summary['messages']
@@ -69,7 +69,8 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     # The clock waits for the autonomy nodes, so at most a few readings precede the first
     # pose (the mapping node drops those, counted as no_pose).
     assert dropped.pop('mapping') <= 10, summary['dropped_inputs']
-    assert dropped == {'controller': 0, 'localization': 0, 'segmentation': 0, 'sim': 0}
+    assert dropped == {'anomaly': 0, 'controller': 0, 'localization': 0, 'segmentation': 0,
+                       'sim': 0}
     # The shipped segmenter against the simulator's true masks (1 Hz camera).
     assert summary['segmentation_frames'] >= 0.5 * SIMULATED_S
     assert summary['segmentation_iou'] > 0.85, summary['segmentation_iou']
@@ -80,6 +81,10 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert summary['localization_rmse_m'] < 2.0
     assert summary['collisions'] == 0 and summary['energy_J'] > 1000.0
     assert summary['goal_reached'] is None      # a survey: no operator goal
+    # The shipped anomaly detector scored the mission; no fault was injected.
+    anomalies = summary['anomalies']
+    assert anomalies['detector_running'] and anomalies['faults'] == []
+    assert anomalies['false_alarms'] <= 1, anomalies
     # Maps of both fields, published at 0.2 Hz of simulated time, match the truth near the
     # track: depths 3-33 m, temperatures 15-20 degC.
     assert summary['messages']['map/bathymetry'] >= 0.2 * SIMULATED_S - 4

@@ -34,7 +34,7 @@ from ..measurements import FIX_NONE
 from ..planning.vessel import VesselParams
 from .series import ChannelStreams
 
-__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
+__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'BOAT_UNSCORED_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
            'ChannelConfig',
            'gps_velocity', 'gps_channels', 'imu_channels', 'heading_vs_course',
            'odometry_channels', 'thrust_channels', 'command_residuals',
@@ -49,6 +49,7 @@ CHANNEL_GROUPS: dict[str, str] = {
     'imu_roll': 'imu',                 # [rad]
     'imu_pitch': 'imu',                # [rad]
     'imu_heading_vs_course': 'imu',    # sin(IMU yaw - GPS course over ground)
+    'imu_yaw_vs_gyro': 'imu',          # [rad/s] IMU yaw rate minus the z gyro, windowed
     'imu_rate_x': 'imu', 'imu_rate_y': 'imu', 'imu_rate_z': 'imu',        # [rad/s]
     'imu_accel_x': 'imu', 'imu_accel_y': 'imu', 'imu_accel_z': 'imu',     # [m/s^2]
     'sonar_depth': 'sonar',            # [m]
@@ -62,6 +63,9 @@ CHANNEL_GROUPS: dict[str, str] = {
     'thrust_common_residual': 'hull',  # [N] mean of the two sides' residuals
 }
 BOAT_CHANNELS: tuple[str, ...] = tuple(CHANNEL_GROUPS)
+# Inputs of the network that never raise an alarm themselves: the controller's thrust
+# commands jump at every waypoint (normal), a thruster at fault shows in its residual.
+BOAT_UNSCORED_CHANNELS: tuple[str, ...] = ('thrust_left', 'thrust_right')
 
 # Channels of NMEA logs (.nmea_channels) that the boat does not have -> group.
 NMEA_CHANNEL_GROUPS: dict[str, str] = {
@@ -77,6 +81,7 @@ HOLD_S: dict[str, float] = {
                               'gps_speed', 'imu_heading_vs_course')},
     **{name: 0.2 for name in ('imu_roll', 'imu_pitch', 'imu_rate_x', 'imu_rate_y',
                               'imu_rate_z', 'imu_accel_x', 'imu_accel_y', 'imu_accel_z')},
+    'imu_yaw_vs_gyro': 0.2,
     'sonar_depth': 1.0,
     'thrust_left': 0.5, 'thrust_right': 0.5,
     **{name: 0.3 for name in ('odom_speed', 'odom_sway', 'odom_yaw_rate',
@@ -107,6 +112,11 @@ class ChannelConfig:
             ``imu_heading_vs_course`` is missing.
         derivative_window_s: [s] odometry accelerations are differences over this span.
         residual_window_s: [s] thrust residuals are averaged over this past span.
+        yaw_window_s: [s] ``imu_yaw_vs_gyro`` compares the IMU yaw change and the
+            integrated z gyro over this past span (white noise averages out; a drifting
+            heading or gyro bias does not).
+        warmup_s: [s] channels derived from the odometry (GPS and thrust residuals) are
+            missing until this long after its first sample: the filter is converging.
         command_timeout_s: [s] a thrust command older than this counts as 0 (the thrust
             guard zeroes the thrusters after its timeout).
         history_s: [s] :class:`BoatChannelBuilder` forgets raw samples older than the
@@ -119,6 +129,8 @@ class ChannelConfig:
     min_course_speed: float = 0.3
     derivative_window_s: float = 0.5
     residual_window_s: float = 1.0
+    yaw_window_s: float = 5.0
+    warmup_s: float = 5.0
     command_timeout_s: float = 0.5
     history_s: float = math.inf
 
@@ -128,10 +140,12 @@ class ChannelConfig:
         if not isinstance(self.vessel, VesselParams):
             raise ValueError(f'vessel must be VesselParams, got {type(self.vessel).__name__}')
         for name in ('velocity_window_s', 'derivative_window_s', 'residual_window_s',
-                     'command_timeout_s', 'history_s'):
+                     'yaw_window_s', 'command_timeout_s', 'history_s'):
             value = getattr(self, name)
             if not value > 0.0 or math.isnan(value):
                 raise ValueError(f'{name} must be > 0 s, got {value}')
+        if not (math.isfinite(self.warmup_s) and self.warmup_s >= 0.0):
+            raise ValueError(f'warmup_s must be >= 0 s, got {self.warmup_s}')
         if not (math.isfinite(self.min_course_speed) and self.min_course_speed >= 0.0):
             raise ValueError(f'min_course_speed must be >= 0 m/s, got {self.min_course_speed}')
 
@@ -180,7 +194,8 @@ def _local_enu(datum: Datum) -> LocalENU:
 
 
 def gps_channels(times, latitude, longitude, status, odom_times=None, odom_xy=None,
-                 config: ChannelConfig = ChannelConfig()) -> tuple[ChannelStreams, tuple]:
+                 config: ChannelConfig = ChannelConfig(),
+                 odometry_start: float | None = None) -> tuple[ChannelStreams, tuple]:
     """``gps_fix``, ``gps_residual_east/north`` and ``gps_speed`` from fixes.
 
     Args:
@@ -188,7 +203,9 @@ def gps_channels(times, latitude, longitude, status, odom_times=None, odom_xy=No
         status: NavSatStatus values (``FIX_NONE`` = -1: no fix).
         odom_times: [s] odometry stamps, sorted; odom_xy: [m] their map positions.
             Without odometry there are no residual channels.
-        config: datum and velocity window.
+        config: datum, velocity window, warm-up.
+        odometry_start: [s] first odometry stamp ever (default ``odom_times[0]``); the
+            residuals start ``config.warmup_s`` after it.
 
     Returns:
         (streams, (fix_times, v_east, v_north, valid_at)): the channels and the GPS
@@ -217,7 +234,8 @@ def gps_channels(times, latitude, longitude, status, odom_times=None, odom_xy=No
     if odom_times is not None and len(odom_times) >= 2 and tf.size:
         ot = np.asarray(odom_times, dtype=np.float64)
         oxy = np.asarray(odom_xy, dtype=np.float64).reshape(-1, 2)
-        inside = (tf >= ot[0]) & (tf <= ot[-1])
+        start = ot[0] if odometry_start is None else odometry_start
+        inside = (tf >= start + config.warmup_s) & (tf >= ot[0]) & (tf <= ot[-1])
         for j, (name, pos) in enumerate((('gps_residual_east', east),
                                          ('gps_residual_north', north))):
             residual = pos - np.interp(tf, ot, oxy[:, j])
@@ -234,12 +252,22 @@ def _quaternion_angles(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return roll, pitch, yaw
 
 
-def imu_channels(times, orientation, angular_velocity, linear_acceleration) -> ChannelStreams:
-    """``imu_roll``, ``imu_pitch``, ``imu_rate_*`` and ``imu_accel_*``.
+def imu_channels(times, orientation, angular_velocity, linear_acceleration,
+                 yaw_window_s: float = 5.0) -> ChannelStreams:
+    """``imu_roll``, ``imu_pitch``, ``imu_rate_*``, ``imu_accel_*`` and
+    ``imu_yaw_vs_gyro``.
+
+    ``imu_yaw_vs_gyro`` [rad/s]: the change of the IMU's yaw over the past
+    ``yaw_window_s`` minus the integral of the z gyro over the same span, per second. The
+    two measure the same turn; in normal operation their difference is the small gyro
+    bias plus noise averaged over the window, while a drifting heading (magnetic
+    disturbance) or a growing gyro bias moves it steadily. Missing until a window of
+    history exists (and across gaps longer than half a window).
 
     Args:
-        times: [s]. orientation: quaternions (x, y, z, w) of the IMU in ENU.
+        times: [s] sorted. orientation: quaternions (x, y, z, w) of the IMU in ENU.
         angular_velocity: [rad/s] FLU. linear_acceleration: [m/s^2] FLU specific force.
+        yaw_window_s: [s] span of the yaw/gyro comparison.
 
     Shapes:
         times ``(n,)``, orientation ``(n, 4)``, angular_velocity/linear_acceleration
@@ -249,13 +277,46 @@ def imu_channels(times, orientation, angular_velocity, linear_acceleration) -> C
     q = np.asarray(orientation, dtype=np.float64).reshape(-1, 4)
     rates = np.asarray(angular_velocity, dtype=np.float64).reshape(-1, 3)
     accel = np.asarray(linear_acceleration, dtype=np.float64).reshape(-1, 3)
-    roll, pitch, _ = _quaternion_angles(q)
+    roll, pitch, yaw = _quaternion_angles(q)
     streams = ChannelStreams()
     for name, values in (('imu_roll', roll), ('imu_pitch', pitch),
                          *((f'imu_rate_{a}', rates[:, i]) for i, a in enumerate('xyz')),
                          *((f'imu_accel_{a}', accel[:, i]) for i, a in enumerate('xyz'))):
         streams.add(name, t, values, hold=HOLD_S[name])
+    streams.add('imu_yaw_vs_gyro', *_yaw_vs_gyro(t, yaw, rates[:, 2], yaw_window_s),
+                hold=HOLD_S['imu_yaw_vs_gyro'])
     return streams
+
+
+def _yaw_vs_gyro(t: np.ndarray, yaw: np.ndarray, gyro_z: np.ndarray, window_s: float,
+                 average_s: float = 0.5):
+    """(times, values) of ``imu_yaw_vs_gyro`` (see :func:`imu_channels`). Both ends of the
+    comparison are means over ``average_s`` (the yaw's white noise would dominate a
+    difference of two samples; the integrated gyro is averaged the same way so that
+    both see the same lag)."""
+    if t.size < 2:
+        return np.zeros(0), np.zeros(0)
+    unwrapped = np.unwrap(yaw)
+    # Trapezoidal integral of the gyro from the first sample; a gap longer than half a
+    # window breaks the comparison (the rate during the gap is unknown).
+    step = np.diff(t)
+    turned = np.concatenate([[0.0], np.cumsum(0.5 * (gyro_z[1:] + gyro_z[:-1]) * step)])
+    first = np.searchsorted(t, t - average_s, side='right')      # trailing means
+
+    def trailing_mean(x):
+        total = np.concatenate([[0.0], np.cumsum(x)])
+        return (total[1:] - total[first]) / (np.arange(1, t.size + 1) - first)
+
+    difference = trailing_mean(unwrapped) - trailing_mean(turned)
+    start = np.searchsorted(t, t - window_s, side='left')
+    span = t - t[start]
+    gap = np.concatenate([[0.0], np.maximum.accumulate(np.where(step > 0.5 * window_s,
+                                                                t[1:], 0.0))])
+    keep = (span >= 0.8 * window_s) & (t[start] - average_s >= gap - 1e-9) & \
+        (t[start] - t[0] >= average_s)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        value = (difference - difference[start]) / span
+    return t[keep], value[keep]
 
 
 def heading_vs_course(imu_times, orientation, fix_times, v_east, v_north, valid_at,
@@ -375,14 +436,17 @@ def _delivered_thrust(times, twist, params: VesselParams, window_s: float):
 
 
 def command_residuals(odom_times, twist, left_times, left, right_times, right,
-                      config: ChannelConfig = ChannelConfig()) -> ChannelStreams:
+                      config: ChannelConfig = ChannelConfig(),
+                      odometry_start: float | None = None) -> ChannelStreams:
     """``thrust_left_residual``, ``thrust_right_residual`` and ``thrust_common_residual``
     [N] at the odometry times (delivered minus commanded thrust, see the module doc).
 
     Args:
         odom_times: [s] sorted; twist: body velocities (u, v, r) [m/s, m/s, rad/s].
         left_times, left, right_times, right: thrust commands [N] and their stamps [s].
-        config: vessel model, derivative window, command timeout.
+        config: vessel model, derivative window, command timeout, warm-up.
+        odometry_start: [s] first odometry stamp ever (default ``odom_times[0]``); the
+            residuals start ``config.warmup_s`` after it.
 
     Shapes:
         odom_times ``(n,)``, twist ``(n, 3)``; commands ``(m,)`` each.
@@ -406,7 +470,8 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
     left_res, right_res = (_causal_mean(t, d - c, config.residual_window_s)
                            for d, c in zip(delivered, commanded))
     for name, values in zip(names, (left_res, right_res, 0.5 * (left_res + right_res))):
-        keep = np.isfinite(values)
+        start = t[0] if odometry_start is None else odometry_start
+        keep = np.isfinite(values) & (t >= start + config.warmup_s)
         streams.add(name, t[keep], values[keep], hold=HOLD_S[name])
     return streams
 
@@ -431,6 +496,8 @@ class BoatChannelBuilder:
         self._raw: dict[str, list[tuple]] = {k: [] for k in (
             'gps', 'imu', 'odometry', 'thrust_left', 'thrust_right', 'depth')}
         self._newest = -math.inf
+        # First odometry stamp ever (kept when old samples are forgotten): the warm-up.
+        self._odometry_start: float | None = None
 
     def _accept(self, source: str, stamp: float, *values, allow_nan=False) -> bool:
         numbers = np.asarray(values, dtype=np.float64).ravel()
@@ -474,7 +541,10 @@ class BoatChannelBuilder:
     def add_odometry(self, stamp: float, x: float, y: float, u: float, v: float,
                      r: float) -> bool:
         """Odometry: map position [m] and body twist (u, v [m/s], r [rad/s])."""
-        return self._accept('odometry', stamp, x, y, u, v, r)
+        accepted = self._accept('odometry', stamp, x, y, u, v, r)
+        if accepted and (self._odometry_start is None or stamp < self._odometry_start):
+            self._odometry_start = float(stamp)
+        return accepted
 
     def add_thrust(self, side: str, stamp: float, value: float) -> bool:
         """A thrust command [N] of ``side`` ('left' or 'right')."""
@@ -501,10 +571,11 @@ class BoatChannelBuilder:
         if len(gps):
             gps_streams, velocity = gps_channels(
                 gps[:, 0], gps[:, 1], gps[:, 2], gps[:, 3], odom_t, odom[:, 1:3],
-                self.config)
+                self.config, self._odometry_start)
             _merge(out, gps_streams)
         if len(imu):
-            _merge(out, imu_channels(imu[:, 0], imu[:, 1:5], imu[:, 5:8], imu[:, 8:11]))
+            _merge(out, imu_channels(imu[:, 0], imu[:, 1:5], imu[:, 5:8], imu[:, 8:11],
+                                     self.config.yaw_window_s))
             if len(gps):
                 _merge(out, heading_vs_course(imu[:, 0], imu[:, 1:5], *velocity,
                                               self.config.min_course_speed))
@@ -517,5 +588,5 @@ class BoatChannelBuilder:
             if len(left) and len(right):
                 _merge(out, command_residuals(odom[:, 0], odom[:, 3:6], left[:, 0],
                                               left[:, 1], right[:, 0], right[:, 1],
-                                              self.config))
+                                              self.config, self._odometry_start))
         return out

@@ -175,6 +175,8 @@ def align(streams: ChannelStreams, rate_hz: float, default_hold: float = 1.0,
         t, v = streams.samples[name]
         keep = np.isfinite(t)
         t, v = t[keep], v[keep]
+        if not t.size:
+            continue
         order = np.argsort(t, kind='stable')
         t, v = t[order], v[order]
         # Last of equal times wins: searchsorted(side='right') - 1 picks it.

@@ -72,6 +72,8 @@ def register(subparsers) -> None:
     mapping.set_defaults(func=run_mapping)
     register_segmentation(targets)
     register_planning(targets)
+    from asv_autonomy.cli.bench_anomaly import register_anomaly
+    register_anomaly(targets)
 
 
 def _sizes(text: str) -> list[int]:

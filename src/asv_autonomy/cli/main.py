@@ -11,7 +11,7 @@ import sys
 
 from asv_autonomy.cli.common import CliError
 
-SUBCOMMANDS = ('launch', 'bag', 'sim', 'replay', 'report', 'bench', 'train')
+SUBCOMMANDS = ('launch', 'bag', 'sim', 'replay', 'report', 'bench', 'train', 'anomaly')
 
 
 def build_parser() -> argparse.ArgumentParser:

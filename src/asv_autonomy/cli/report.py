@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from asv_autonomy import bagio
+from asv_autonomy.anomaly.mission import faults_from_reports, mission_anomalies
 from asv_autonomy.cli.common import CliError
 
 GROUND_TRUTH_ODOMETRY = 'sim/ground_truth/odometry'
@@ -39,6 +40,13 @@ UPDATE_P95_SUFFIX = '/update_ms_p95'
 # The contract topic each default map field is built from (raw readings shown when the bag
 # has no truth, e.g. a replayed real log).
 FIELD_TOPICS = {'sensors/sonar/depth': 'bathymetry', 'sensors/water/temperature': 'temperature'}
+# The anomaly node's statuses on `diagnostics` (ros/anomaly_node.py): its overall one per
+# scored window, and its own health status (named after the node).
+ANOMALY_OVERALL = 'anomaly: overall'
+ANOMALY_NODE = 'anomaly'
+# The simulator's injected faults (ros/sim_messages.py): one status per active fault.
+SIM_FAULTS = 'sim/faults'
+WARN_LEVEL = 1
 
 
 @dataclass
@@ -58,6 +66,13 @@ class RunData:
     segmentation_iou: list = field(default_factory=list)   # water IoU per segmented frame
     goal: np.ndarray | None = None                         # (2,) last goal_pose x, y
     sim_values: dict = field(default_factory=dict)         # last values of the sim's status
+    # `anomaly: overall` statuses: (N, 4) t [s], alarm (0/1), score, threshold; the group
+    # each names ('' when none); whether the anomaly node's own status was seen.
+    anomaly: np.ndarray = field(default_factory=lambda: np.zeros((0, 4)))
+    anomaly_groups: list = field(default_factory=list)
+    anomaly_node: bool = False
+    # sim/faults messages: (t [s], [(type, channel, onset [s] | None, duration [s] | None)])
+    fault_reports: list = field(default_factory=list)
 
     @property
     def track(self) -> np.ndarray:
@@ -97,12 +112,12 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
     run.messages = {_relative(t, namespace): info['count'] for t, info in topics.items()}
     wanted = [t for t in topics if _relative(t, namespace) in (
         CLOCK, GROUND_TRUTH_ODOMETRY, FILTERED_ODOMETRY, PLAN_PATH, GOAL_POSE, DIAGNOSTICS,
-        *FIELD_TOPICS,
+        SIM_FAULTS, *FIELD_TOPICS,
         NAVIGABLE_MASK, TRUE_NAVIGABLE_MASK)
         or (topics[t]['type'] == 'sensor_msgs/msg/PointCloud2' and (
             _relative(t, namespace).startswith(GROUND_TRUTH_PREFIX)
             or _is_map(_relative(t, namespace))))]
-    clock, truth, estimate = [], [], []
+    clock, truth, estimate, anomaly = [], [], [], []
     readings = {name: [] for name in FIELD_TOPICS.values()}
     true_masks: dict = {}   # stamp -> bool mask, until its segmentation arrives
     last_cloud = {}     # relative topic -> (msgtype, raw) of its last message
@@ -140,11 +155,23 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
         elif name == GOAL_POSE:
             p = bagio.deserialize(msgtype, raw).pose.position
             run.goal = np.array([p.x, p.y])
+        elif name == SIM_FAULTS:
+            msg = bagio.deserialize(msgtype, raw)
+            run.fault_reports.append((_stamp(msg.header), [_fault_of(s) for s in msg.status]))
         elif name == DIAGNOSTICS:
-            for status in bagio.deserialize(msgtype, raw).status:
+            msg = bagio.deserialize(msgtype, raw)
+            for status in msg.status:
                 values = {kv.key: kv.value for kv in status.values}
-                if status.name.rsplit('/', 1)[-1] == SIM_STATUS:
+                short_name = status.name.rsplit('/', 1)[-1]
+                if short_name == SIM_STATUS:
                     run.sim_values = values
+                elif short_name == ANOMALY_NODE:
+                    run.anomaly_node = True
+                elif short_name == ANOMALY_OVERALL:
+                    anomaly.append((_stamp(msg.header), float(_level(status) >= WARN_LEVEL),
+                                    _float(values.get('score')),
+                                    _float(values.get('threshold'))))
+                    run.anomaly_groups.append(values.get('group', '') or '')
                 if 'dropped_total' in values:
                     run.dropped[status.name.lstrip('/')] = int(values['dropped_total'])
                 for key, value in values.items():
@@ -164,7 +191,30 @@ def load_run(bag_path: Path, namespace: str = '/') -> RunData:
     run.readings = {name: np.array(values).reshape(-1, 2) for name, values in readings.items()
                     if values}
     run.estimate = np.array(estimate).reshape(-1, 3)
+    run.anomaly = np.array(anomaly).reshape(-1, 4)
     return run
+
+
+def _level(status) -> int:
+    """A DiagnosticStatus level as an int (rosbags gives an int; bytes tolerated)."""
+    level = status.level
+    return level[0] if isinstance(level, (bytes, bytearray)) else int(level)
+
+
+def _float(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float('nan')
+
+
+def _fault_of(status) -> tuple:
+    """(type, channel, onset [s] | None, duration [s] | None) of a sim/faults status."""
+    values = {kv.key: kv.value for kv in status.values}
+    channel = status.hardware_id or status.name.rsplit('/', 1)[-1]
+    onset, duration = _float(values.get('onset')), _float(values.get('duration'))
+    return (values.get('fault') or 'unknown', channel,
+            onset if np.isfinite(onset) else None, duration if np.isfinite(duration) else None)
 
 
 def _track_length(track: np.ndarray) -> float:
@@ -275,7 +325,27 @@ def summarize(run: RunData, nodes: dict | None = None,
         # per contact) and the thrusters' electrical energy [J] (null without it).
         'collisions': _sim_value(run, 'contacts', int),
         'energy_J': _sim_value(run, 'energy_J', float),
+        # The anomaly detector against the simulator's injected faults (null when no
+        # anomaly node ran); see anomaly/mission.py for each key.
+        'anomalies': _anomalies(run),
     }
+
+
+def _origin(run: RunData) -> float:
+    """[s] bag time of the mission start: the first /clock, else the earliest stamp of the
+    track, the anomaly statuses and the fault reports (a bag without /clock)."""
+    if len(run.clock):
+        return float(run.clock[0, 1])
+    stamps = [float(series[:, 0].min()) for series in (run.truth, run.estimate, run.anomaly)
+              if len(series)] + [stamp for stamp, _ in run.fault_reports]
+    return min(stamps) if stamps else 0.0
+
+
+def _anomalies(run: RunData) -> dict | None:
+    if not len(run.anomaly) and not run.anomaly_node:
+        return None
+    return mission_anomalies(run.anomaly[:, 0], run.anomaly[:, 1] > 0.5, run.anomaly_groups,
+                             faults_from_reports(run.fault_reports), origin_s=_origin(run))
 
 
 def _goal_reached(run: RunData) -> bool | None:
@@ -305,18 +375,24 @@ _FIELD_CMAPS = {'bathymetry': 'viridis_r', 'temperature': 'inferno'}
 
 def plot(run: RunData, summary: dict, path: Path) -> None:
     """Trajectory over the true bathymetry and land, with the plan and the estimate; below,
-    per mapped field, the final map's mean and std beside the truth."""
+    per mapped field, the final map's mean and std beside the truth; at the bottom, when an
+    anomaly node ran, its overall score against the injected faults."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     mapped = sorted(run.maps)
-    fig = plt.figure(figsize=(13, 8 + 3.6 * len(mapped)), dpi=100)
-    grid = fig.add_gridspec(1 + len(mapped), 3, height_ratios=[2.3] + [1.0] * len(mapped))
+    anomalies = summary.get('anomalies')
+    extra = [0.6] if anomalies is not None else []
+    fig = plt.figure(figsize=(13, 8 + 3.6 * len(mapped) + 2.2 * len(extra)), dpi=100)
+    grid = fig.add_gridspec(1 + len(mapped) + len(extra), 3,
+                            height_ratios=[2.3] + [1.0] * len(mapped) + extra)
     _plot_trajectory(fig, fig.add_subplot(grid[0, :]), run, summary)
     for row, name in enumerate(mapped, start=1):
         axes = [fig.add_subplot(grid[row, col]) for col in range(3)]
         _plot_field(fig, axes, run, name, summary.get('map_rmse', {}).get(name))
+    if anomalies is not None:
+        _plot_anomalies(fig.add_subplot(grid[-1, :]), run, anomalies)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -354,6 +430,48 @@ def _plot_trajectory(fig, ax, run: RunData, summary: dict) -> None:
                  f"{summary['distance_m']:.0f} m travelled"
                  + (f', localization RMSE {rmse:.2f} m' if rmse is not None else ''), fontsize=9)
     ax.legend(loc='upper right', fontsize=7)
+
+
+def _plot_anomalies(ax, run: RunData, anomalies: dict) -> None:
+    """Overall anomaly score and threshold over mission time, alarms in red, the injected
+    faults shaded (green when detected, grey when missed)."""
+    origin = _origin(run)
+    end = float(run.clock[-1, 1] - origin) if len(run.clock) else None
+    for fault in anomalies['faults']:
+        stop = fault['end_s'] if fault['end_s'] is not None else end
+        if stop is None:
+            stop = float(run.anomaly[:, 0].max() - origin) if len(run.anomaly) else fault['onset_s']
+        ax.axvspan(fault['onset_s'], stop, color='tab:green' if fault['detected'] else '0.6',
+                   alpha=0.25, lw=0)
+        label = f"{fault['type']} ({fault['channel']})"
+        if fault['detected']:
+            label += (f", {fault['detection_delay_s']:.1f} s"
+                      + (f" -> {fault['attributed_channel']}"
+                         if fault['attributed_channel'] else ''))
+        else:
+            label += ', missed'
+        ax.text(fault['onset_s'], 0.03, ' ' + label, transform=ax.get_xaxis_transform(),
+                fontsize=6, va='bottom', clip_on=True)
+    if len(run.anomaly):
+        t, alarm, score, threshold = run.anomaly[np.argsort(run.anomaly[:, 0], kind='stable')].T
+        t, alarm = t - origin, alarm > 0.5
+        ax.plot(t, score, c='tab:blue', lw=0.7, label='overall score')
+        ax.plot(t, threshold, '--', c='0.2', lw=0.8, label='threshold')
+        ax.plot(t[alarm], score[alarm], '.', c='crimson', ms=3, label='alarm')
+        finite = score[np.isfinite(score)]
+        if finite.size and finite.min() > 0.0 and finite.max() > 50.0 * finite.min():
+            ax.set_yscale('log')
+        ax.legend(loc='upper right', fontsize=7)
+    ax.set_xlabel('mission time [s]')
+    ax.set_ylabel('anomaly score')
+    detected = sum(f['detected'] for f in anomalies['faults'])
+    rate = anomalies['false_alarms_per_hour']
+    ax.set_title(
+        f"anomaly detector: {detected}/{len(anomalies['faults'])} injected faults detected, "
+        f"{anomalies['false_alarms']} false alarm(s)"
+        + (f' ({rate:.1f}/h)' if rate is not None else '')
+        + ('' if anomalies['detector_running'] else ' - no window scored'), fontsize=9)
+    ax.tick_params(labelsize=7)
 
 
 def _plot_field(fig, axes, run: RunData, name: str, rmse: float | None) -> None:

@@ -51,6 +51,91 @@ def register(subparsers) -> None:
     seg.add_argument('--out', type=Path, required=True, metavar='PATH',
                      help='checkpoint to write (.pt)')
     seg.set_defaults(func=run_segmentation)
+    register_anomaly(targets)
+
+
+def register_anomaly(targets) -> None:
+    from asv_autonomy.cli.anomaly import add_training_options
+    parser = targets.add_parser(
+        'anomaly', help='graph-network anomaly detector on bags (contrastive, semi-supervised)',
+        description=ANOMALY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--bags', type=Path, nargs='+', required=True, metavar='DIR',
+                        help='unlabelled logs of normal operation: bags, or folders of bags '
+                             '(e.g. `asv sim faults --faults-per-run 0` datasets)')
+    parser.add_argument('--labelled', type=Path, nargs='*', default=[], metavar='DIR',
+                        help='a few labelled missions (`asv sim faults` folders: labels.json '
+                             'or /sim/faults) for the fault-type head')
+    parser.add_argument('--rate', type=float, default=10.0, metavar='HZ',
+                        help='grid rate (default %(default)s)')
+    add_training_options(parser)
+    parser.add_argument('--out', type=Path, required=True, metavar='model.pt')
+    parser.set_defaults(func=run_anomaly)
+
+
+ANOMALY_HELP = """Train the anomaly detector of the boat's channels (anomaly/channels.py) on bags.
+
+  asv train anomaly --bags DIR... [--labelled DIR...] [--epochs N] [--seed S] --out model.pt
+
+--bags are logs of normal operation (the last quarter of the bags, or of each bag when
+there are fewer than three, calibrates the alarm threshold to --false-alarms-per-hour);
+labelled anomalies in them, if any, are cut out. --labelled
+missions train the head that names the fault type (semi-supervision). The thrust
+commands feed the network but raise no alarm themselves (they jump at every waypoint; a
+thruster at fault shows in its residual). Progress goes to stderr; the checkpoint loads
+with `torch.load(weights_only=True)`."""
+
+
+def _bag_paths(folder: Path) -> list[Path]:
+    """A bag (metadata.yaml, .mcap, .db3) or every bag below a folder, sorted."""
+    if folder.is_file() or (folder / 'metadata.yaml').is_file():
+        return [folder]
+    bags = sorted({p.parent for p in folder.rglob('metadata.yaml')})
+    if not bags:
+        raise CliError(f'{folder}: no bag in it (no metadata.yaml)')
+    return bags
+
+
+def _read_bags(folders, rate_hz: float) -> list:
+    from tqdm import tqdm
+
+    from asv_autonomy.anomaly.bag_channels import series_from_bag
+    from asv_autonomy.bagio import BagError
+
+    paths = [bag for folder in folders for bag in _bag_paths(folder)]
+    series = []
+    for bag in tqdm(paths, unit='bag', file=sys.stderr, desc='reading bags', dynamic_ncols=True):
+        try:
+            series.append(series_from_bag(bag, rate_hz)[0])
+        except (BagError, ValueError) as error:
+            raise CliError(f'{bag}: {error}') from None
+    return series
+
+
+def run_anomaly(args) -> int:
+    import dataclasses
+
+    import torch
+
+    from asv_autonomy.cli.anomaly import normal_parts, detector_config, fit_detector
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for folder in [*args.bags, *args.labelled]:
+        if not folder.exists():
+            raise CliError(f'{folder}: no such file or folder')
+    from asv_autonomy.anomaly.channels import BOAT_UNSCORED_CHANNELS
+    config = dataclasses.replace(detector_config(args, args.rate),
+                                 unscored_channels=BOAT_UNSCORED_CHANNELS)
+    logs = _read_bags(args.bags, args.rate)
+    train = [part for s in logs for part in normal_parts(s, config.rows_needed * 2)]
+    labelled = _read_bags(args.labelled, args.rate) if args.labelled else []
+    hours = sum(len(s) for s in train) / args.rate / 3600
+    _say(f'{len(logs)} bag(s): {hours:.2f} h of normal operation; {len(labelled)} labelled')
+    detector, _ = fit_detector(config, train, labelled, _say)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    detector.save(args.out)
+    _say(f'wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB)')
+    return 0
 
 
 def _seed_range(text: str) -> tuple[int, int]:

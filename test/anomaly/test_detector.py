@@ -1,0 +1,185 @@
+"""AnomalyDetector end to end on a small synthetic system, and safe checkpoints."""
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from asv_autonomy.anomaly.augment import AugmentConfig
+from asv_autonomy.anomaly.detector import (AnomalyDetector, CheckpointError, DetectorConfig,
+                                           NORMAL)
+from asv_autonomy.anomaly.model import ModelConfig
+from asv_autonomy.anomaly.series import AlignedSeries
+from asv_autonomy.anomaly.training import TrainConfig
+
+CHANNELS = ('a', 'b', 'c')
+FAULT = (1200, 1400)
+
+
+def _system(n, seed, fault=None):
+    """a: two sines + noise; b: a delayed by 0.5 s; c: noise (and a short gap). A fault
+    breaks the coupling: b is offset by 2 (a sensor bias, a value b takes in normal
+    operation too, but not together with that a)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * 0.1
+    a = np.sin(2 * np.pi * t / 7.0) + 0.5 * np.sin(2 * np.pi * t / 3.1 + seed) \
+        + 0.05 * rng.standard_normal(n)
+    b = np.roll(a, 5) + 0.05 * rng.standard_normal(n)
+    c = rng.standard_normal(n)
+    anomaly = np.zeros(n, bool)
+    fault_name = np.full(n, '', dtype=object)
+    if fault is not None:
+        b[fault[0]:fault[1]] += 2.0
+        anomaly[fault[0]:fault[1]] = True
+        fault_name[fault[0]:fault[1]] = 'coupling_break'
+    values = np.stack([a, b, c], 1)
+    values[100:130, 2] = np.nan                   # a gap: missing data, not an anomaly
+    return AlignedSeries(t, values, CHANNELS, anomaly, fault_name,
+                         np.where(anomaly, 'b', '').astype(object))
+
+
+CONFIG = DetectorConfig(window=21, model=ModelConfig(hidden=16, embedding_dim=8, top_k=2),
+                        training=TrainConfig(epochs=4, batch_size=128, windows_per_epoch=2048,
+                                             augment=AugmentConfig(max_crop=5)))
+
+
+@pytest.fixture(scope='module')
+def fitted():
+    torch.manual_seed(0)
+    detector = AnomalyDetector(CONFIG)
+    report = detector.fit([_system(2500, 1), _system(2500, 2)], [_system(1500, 3)],
+                          labelled=[_system(1200, 4, fault=(500, 800))])
+    return detector, report
+
+
+def test_flags_a_planted_fault_and_not_the_normal_part(fitted):
+    detector, report = fitted
+    assert report.threshold == detector.threshold > 0
+    assert detector.channels == CHANNELS
+    assert detector.fault_types == ('coupling_break',)
+    series = _system(2000, 7, fault=FAULT)
+    scores = detector.score(series)
+    inside = scores.is_anomaly[FAULT[0]:FAULT[1]]
+    assert inside.mean() > 0.8
+    assert np.flatnonzero(inside)[0] <= 20               # within 2 s of the onset
+    assert np.median(scores.score[slice(*FAULT)]) > 3 * np.median(scores.score[200:FAULT[0]])
+    assert not scores.is_anomaly[:FAULT[0]].any()         # the gap in c included
+    assert not scores.is_anomaly[FAULT[1] + 30:].any()
+    assert np.all(scores.score[:CONFIG.rows_needed - 1] == 0)
+    assert set(scores.channel[scores.is_anomaly]) <= {'a', 'b'}
+    assert set(scores.channel[~scores.is_anomaly]) == {''}
+    named = scores.fault[scores.is_anomaly]
+    assert np.mean(named == 'coupling_break') > 0.5
+    assert np.isfinite(scores.channel_scores).all()
+
+
+def test_score_window_matches_offline_scores(fitted):
+    detector, _ = fitted
+    series = _system(1600, 8, fault=FAULT)
+    scores = detector.score(series)
+    for row in (FAULT[0] + 50, 600, 115):                 # in the fault, normal, in the gap
+        window = detector.score_window(series.values[row - CONFIG.rows_needed + 1:row + 1])
+        assert window.score == pytest.approx(float(scores.score[row]), rel=1e-4, abs=1e-5)
+        assert window.is_anomaly == scores.is_anomaly[row]
+        assert window.channel == scores.channel[row]
+    with pytest.raises(ValueError, match='score_window needs'):
+        detector.score_window(series.values[:5])
+
+
+def test_missing_channel_scores_without_nan(fitted):
+    detector, _ = fitted
+    series = _system(600, 9)
+    only_ab = AlignedSeries(series.times, series.values[:, :2], ('a', 'b'))
+    scores = detector.score(only_ab)                      # c is all missing
+    assert np.isfinite(scores.score).all() and np.all(scores.channel_scores[:, 2] == 0)
+
+
+def test_checkpoint_round_trip(fitted, tmp_path):
+    detector, _ = fitted
+    path = tmp_path / 'model.pt'
+    detector.save(path)
+    loaded = AnomalyDetector.load(path)
+    series = _system(800, 10)
+    assert loaded.config == detector.config and loaded.channels == detector.channels
+    assert loaded.threshold == detector.threshold and loaded.classes[0] == (NORMAL, '')
+    np.testing.assert_allclose(loaded.score(series).score, detector.score(series).score,
+                               rtol=1e-6)
+
+
+class _Payload:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f'import pathlib; pathlib.Path({self.marker!r}).touch()',))
+
+
+def test_a_pickle_that_runs_code_is_refused(tmp_path):
+    marker = tmp_path / 'code-ran'
+    path = tmp_path / 'evil.pt'
+    torch.save({'format': 'asv_autonomy.anomaly', 'payload': _Payload(marker)}, path)
+    with pytest.raises(CheckpointError, match='not a readable torch checkpoint') as error:
+        AnomalyDetector.load(path)
+    assert str(path) in str(error.value)
+    assert not marker.exists()
+    plain = tmp_path / 'plain.pkl'
+    plain.write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(CheckpointError):
+        AnomalyDetector.load(plain)
+    assert not marker.exists()
+
+
+def test_tampered_or_broken_checkpoints_are_rejected(fitted, tmp_path):
+    detector, _ = fitted
+    good = tmp_path / 'good.pt'
+    detector.save(good)
+
+    def tampered(name, change):
+        blob = torch.load(good, weights_only=True)
+        change(blob)
+        path = tmp_path / name
+        torch.save(blob, path)
+        return path
+
+    def reshape(blob):
+        key = next(k for k in blob['state_dict'] if k.endswith('forecast_head.0.weight'))
+        blob['state_dict'][key] = torch.zeros(3, 3)
+
+    cases = {
+        tampered('shape.pt', reshape): 'weights do not match',
+        tampered('version.pt', lambda b: b.update(version=99)): 'unsupported version 99',
+        tampered('keys.pt', lambda b: b.pop('normaliser')): 'bad or missing entry',
+        tampered('format.pt', lambda b: b.update(format='other')): 'not an anomaly checkpoint',
+        tampered('channels.pt', lambda b: b.update(channels=['a', 'b'])): 'do not match 2',
+        tmp_path / 'absent.pt': 'no such file',
+    }
+    garbage = tmp_path / 'garbage.pt'
+    garbage.write_bytes(os.urandom(256))
+    cases[garbage] = 'not a readable torch checkpoint'
+    for path, reason in cases.items():
+        with pytest.raises(CheckpointError, match=reason) as error:
+            AnomalyDetector.load(path)
+        assert isinstance(error.value, ValueError) and str(path) in str(error.value)
+
+
+def test_config_round_trip_and_validation():
+    config = DetectorConfig(window=12, unscored_channels=['x'],
+                            training=TrainConfig(epochs=2, augment=AugmentConfig(jitter_std=0.1)))
+    assert DetectorConfig.from_dict(config.to_dict()) == config
+    assert config.rows_needed == 12 + config.smoothing - 1
+    with pytest.raises(ValueError, match='window'):
+        DetectorConfig(window=1)
+    with pytest.raises(ValueError, match='false_alarms_per_hour'):
+        DetectorConfig(false_alarms_per_hour=0.0)
+    with pytest.raises(TypeError, match='unknown'):
+        DetectorConfig.from_dict({'windw': 3})
+
+
+def test_unfitted_detector_and_wrong_rate_are_clear_errors():
+    with pytest.raises(RuntimeError, match='not fitted'):
+        AnomalyDetector().score(_system(100, 0))
+    series = _system(400, 0)
+    slow = AlignedSeries(series.times * 2.0, series.values, CHANNELS)
+    with pytest.raises(ValueError, match='rate_hz'):
+        AnomalyDetector(CONFIG).fit([slow])

@@ -1,0 +1,58 @@
+"""Robust per-channel scores, smoothing, alarm events and threshold calibration."""
+import numpy as np
+import pytest
+
+from asv_autonomy.anomaly.scoring import (ScoreStatistics, alarm_events, calibrate_threshold,
+                                          channel_scores, raw_errors, smooth)
+
+
+def test_raw_errors_are_zero_where_the_target_is_missing():
+    raw = raw_errors(np.array([[1.0, 5.0]]), np.array([[3.0, -2.0]]), np.array([[1.0, 0.0]]))
+    assert raw[:, 0, 0].tolist() == [2.0, 3.0] and raw[:, 0, 1].tolist() == [0.0, 0.0]
+
+
+def test_statistics_and_channel_scores():
+    errors = np.tile(np.arange(101.0), (2, 1)).T          # (101, 2): 0..100
+    raw = np.stack([errors, errors * 0.5])
+    observed = np.ones((101, 2), bool)
+    observed[:, 1] = False                                # channel 1 never observed
+    stats = ScoreStatistics.fit(raw, observed, quantile=0.9, min_scale=0.05)
+    assert stats.centre[:, 0] == pytest.approx([50.0, 25.0])
+    assert stats.scale[:, 0] == pytest.approx([40.0, 20.0])
+    assert stats.scale[:, 1] == pytest.approx([0.05, 0.05])
+    probe = np.stack([np.array([[90.0, 7.0]]), np.array([[0.0, 7.0]])])
+    both = channel_scores(probe, np.array([[True, False]]), stats, level_weight=1.0)
+    assert both[0].tolist() == pytest.approx([1.0, 0.0])  # z_forecast 1; missing scores 0
+    # A large level with a small forecast error still scores when the level counts.
+    probe = np.stack([np.array([[50.0, 0.0]]), np.array([[65.0, 0.0]])])
+    observed_0 = np.array([[True, False]])
+    assert channel_scores(probe, observed_0, stats, 1.0)[0, 0] == pytest.approx(2.0)
+    assert channel_scores(probe, observed_0, stats, 0.0)[0, 0] == pytest.approx(0.0)
+
+
+def test_smooth_is_a_causal_moving_average():
+    x = np.array([3.0, 0.0, 0.0, 6.0, 0.0])
+    assert smooth(x, 3).tolist() == pytest.approx([3.0, 1.5, 1.0, 2.0, 2.0])
+    assert smooth(x, 1) is x
+
+
+def test_alarm_events_merge_close_runs():
+    flags = np.array([0, 1, 1, 0, 0, 1, 0, 0, 0, 1], bool)
+    assert alarm_events(flags) == [(1, 3), (5, 6), (9, 10)]
+    assert alarm_events(flags, gap_steps=2) == [(1, 6), (9, 10)]
+    assert alarm_events(np.zeros(4, bool)) == []
+
+
+def test_threshold_allows_the_target_number_of_events():
+    score = np.zeros(3600)
+    score[[100, 1000, 2000, 3000]] = [5.0, 4.0, 3.0, 2.0]   # four excursions in one hour
+    # 2 events per hour over 1 h: the 3rd highest peak must stay below the threshold.
+    threshold = calibrate_threshold([score], hours=1.0, alarms_per_hour=2.0, gap_steps=0,
+                                    margin=1.0)
+    assert 3.0 <= threshold < 4.0
+    assert len(alarm_events(score > threshold)) <= 2
+    # Less than an hour for 1/h: nothing may alarm, margin on top of the maximum.
+    assert calibrate_threshold([score], hours=0.5, alarms_per_hour=1.0, gap_steps=0,
+                               margin=1.2) == pytest.approx(6.0)
+    with pytest.raises(ValueError):
+        calibrate_threshold([score], hours=1.0, alarms_per_hour=0.0, gap_steps=0)
