@@ -24,6 +24,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..checkpoints import read_checkpoint
+
 from .augment import AugmentConfig
 from .channels import group_of
 from .model import ModelConfig, SensorGraphNet
@@ -456,19 +458,8 @@ class AnomalyDetector:
             CheckpointError: missing, unreadable, unsafe, corrupt or mismatched file.
         """
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(path, 'no such file')
-        try:
-            blob = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as error:      # pickle / zip / unsafe-global errors of every kind
-            raise CheckpointError(path, f'not a readable torch checkpoint '
-                                        f'({type(error).__name__}: {str(error)[:200]})') from error
-        if not isinstance(blob, dict) or blob.get('format') != CHECKPOINT_FORMAT:
-            raise CheckpointError(path, f'not an anomaly checkpoint (expected format '
-                                        f'{CHECKPOINT_FORMAT!r})')
-        if blob.get('version') != CHECKPOINT_VERSION:
-            raise CheckpointError(path, f'unsupported version {blob.get("version")!r} '
-                                        f'(this code reads {CHECKPOINT_VERSION})')
+        blob = read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                               'an anomaly checkpoint', CheckpointError, map_location)
         try:
             config = DetectorConfig.from_dict(blob['config'])
             channels = tuple(blob['channels'])

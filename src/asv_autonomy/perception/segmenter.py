@@ -20,6 +20,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..checkpoints import read_checkpoint
+
 from .model import PolylineVAE, SegmenterConfig
 from .polyline import band_centres, boundary_rows
 
@@ -99,19 +101,8 @@ class Segmenter:
             CheckpointError: missing, unreadable, corrupt or mismatched file.
         """
         path = Path(path)
-        if not path.is_file():
-            raise CheckpointError(path, 'no such file')
-        try:
-            blob = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as error:      # pickle / zip / unsafe-type errors of every kind
-            raise CheckpointError(path, f'not a readable torch checkpoint '
-                                        f'({type(error).__name__}: {str(error)[:200]})') from error
-        if not isinstance(blob, dict) or blob.get('format') != CHECKPOINT_FORMAT:
-            raise CheckpointError(path, f'not a segmentation checkpoint (expected format '
-                                        f'{CHECKPOINT_FORMAT!r})')
-        if blob.get('version') != CHECKPOINT_VERSION:
-            raise CheckpointError(path, f'unsupported version {blob.get("version")!r} '
-                                        f'(this code reads {CHECKPOINT_VERSION})')
+        blob = read_checkpoint(path, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+                               'a segmentation checkpoint', CheckpointError, map_location)
         try:
             config = SegmenterConfig.from_dict(blob['config'])
         except (KeyError, TypeError, ValueError) as error:
