@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from asv_autonomy.cli.common import CliError
+from asv_autonomy.cli.common import CliError, strict_json
 
 
 def register(subparsers) -> None:
@@ -201,8 +200,6 @@ def run_score(args) -> int:
             raise CliError(f'--metrics needs an anomaly column in {args.csv}')
         metrics = evaluate(series, scores)
         args.metrics.parent.mkdir(parents=True, exist_ok=True)
-        args.metrics.write_text(json.dumps({k: (None if isinstance(v, float) and math.isnan(v)
-                                                else v) for k, v in metrics.items()},
-                                           indent=2) + '\n')
+        args.metrics.write_text(json.dumps(strict_json(metrics), indent=2) + '\n')
         _say('metrics: ' + ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()))
     return 0

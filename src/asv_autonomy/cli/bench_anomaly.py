@@ -34,7 +34,7 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from asv_autonomy.cli.common import CliError
+from asv_autonomy.cli.common import CliError, strict_json
 
 TRAIN_SEEDS = range(100, 112)
 LABELLED_SEEDS = range(300, 302)
@@ -179,6 +179,8 @@ def run_anomaly(args) -> int:
         real = real_split(args)
         if real is not None:
             splits.append(real)
+    if not splits:
+        raise CliError('no dataset left to run (the real logs are absent and --no-sim)')
     document = {'results': [], 'latency_ms_per_window': math.nan, 'train_s': math.nan,
                 'train_hours': math.nan,
                 'settings': {'methods': methods, 'families': families,
@@ -208,16 +210,8 @@ def run_anomaly(args) -> int:
 
 
 def _write(path: Path, document: dict) -> None:
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        return value
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(clean(document), indent=2) + '\n')
+    path.write_text(json.dumps(strict_json(document), indent=2) + '\n')
 
 
 def _print_table(rows: list[dict]) -> None:
