@@ -26,7 +26,7 @@ def stamp(msg) -> float:
 @pytest.mark.slow
 def test_labelled_missions_match_their_bags(tmp_path):
     result = run('--seeds', '5', '--out', str(tmp_path), '--duration', '300',
-                 '--faults-per-run', '1', '--families', 'gps_dropout')
+                 '--faults-per-run', '1', '--families', 'gps_dropout', '--controller', 'baseline')
     assert result.returncode == 0, result.stderr
     folder = tmp_path / 'seed_0005'
     labels = json.loads((folder / 'labels.json').read_text())
@@ -54,11 +54,11 @@ def test_labelled_missions_match_their_bags(tmp_path):
 @pytest.mark.slow
 def test_a_normal_mission_has_no_labels(tmp_path):
     result = run('--seeds', '1..2', '--out', str(tmp_path), '--duration', '60',
-                 '--faults-per-run', '0')
+                 '--faults-per-run', '0', '--controller', 'planner,baseline')
     assert result.returncode == 0, result.stderr
-    for seed in (1, 2):
+    for seed, controller in ((1, 'baseline'), (2, 'planner')):      # seed mod 2
         labels = json.loads((tmp_path / f'seed_{seed:04d}' / 'labels.json').read_text())
-        assert labels['faults'] == []
+        assert labels['faults'] == [] and labels['controller'] == controller
         topics = bagio.bag_info(tmp_path / f'seed_{seed:04d}' / 'bag')['topics']
         assert '/sim/faults' not in topics
     # Different seeds, different worlds/noise.
@@ -72,11 +72,20 @@ def test_a_normal_mission_has_no_labels(tmp_path):
     (['--seeds', '3..1'], 'need 0 <= A <= B'),
     (['--seeds', '1', '--families', 'gremlins'], 'unknown fault families'),
     (['--seeds', '1', '--duration', '100'], 'need more than'),
+    (['--seeds', '1', '--controller', 'autopilot'], 'unknown controller autopilot'),
 ])
 def test_bad_arguments_are_refused(tmp_path, args, message):
     result = run(*args, '--out', str(tmp_path / 'out'))
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_a_bad_params_file_is_named(tmp_path):
+    params = tmp_path / 'params.yaml'
+    params.write_text('/**/controller:\n  ros__parameters:\n    control_rate: -2.0\n')
+    result = run('--seeds', '1', '--out', str(tmp_path / 'out'), '--params', str(params))
+    assert result.returncode != 0 and 'params.yaml' in result.stderr, result.stderr
+    assert 'control_rate' in result.stderr and 'Traceback' not in result.stderr
 
 
 def test_existing_output_is_not_overwritten_without_force(tmp_path):

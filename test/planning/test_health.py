@@ -1,8 +1,10 @@
 """Health monitor (planning/health.py): diagnostic statuses -> the boat's health."""
 import math
 
+import numpy as np
 import pytest
 
+from asv_autonomy.measurements import PlanarOdometry
 from asv_autonomy.planning.health import (ERROR, OK, STALE, WARN, HealthMonitor,
                                           HealthMonitorConfig, VehicleHealth)
 
@@ -51,6 +53,16 @@ def test_coasting_position_means_the_gps_is_lost():
     assert not monitor.health(4.0).gps_ok              # NaN std is not a good fix
     monitor.position_std(4.9, 5.0)
     assert monitor.health(5.0).gps_ok
+
+
+def test_the_odometry_covariance_gives_the_position_std():
+    monitor = HealthMonitor(HealthMonitorConfig(gps_lost_position_std=5.0))
+    covariance = np.diag([1.0, 36.0, 0.1, 0.1, 0.1, 0.1])    # 6 m north 1-sigma: coasting
+    monitor.odometry(PlanarOdometry(stamp=3.0, x=0.0, y=0.0, yaw=0.0, covariance=covariance))
+    assert not monitor.health(3.0).gps_ok
+    covariance[1, 1] = 16.0
+    monitor.odometry(PlanarOdometry(stamp=4.0, x=0.0, y=0.0, yaw=0.0, covariance=covariance))
+    assert monitor.health(4.0).gps_ok
 
 
 def test_disabled_keys_and_custom_keys():

@@ -1,12 +1,18 @@
-"""The headless closed loop (simulator + EKF + baseline controller in one process)."""
+"""The headless closed loop (simulator + EKF + baseline controller or planner in one
+process)."""
 import numpy as np
 import pytest
 
 from asv_autonomy.localization import LocalizationConfig, Localizer
+from asv_autonomy.measurements import PlanarOdometry
 from asv_autonomy.planning.baseline import BaselineConfig, BaselineController
+from asv_autonomy.planning.flow import FlowField
+from asv_autonomy.planning.health import HealthMonitor
+from asv_autonomy.planning.planner import Planner, PlannerConfig
 from asv_autonomy.planning.vessel import VesselParams
+from asv_autonomy.planning.workspace import Workspace
 from asv_autonomy.sim.faults import Fault, FaultSchedule
-from asv_autonomy.sim.headless import HeadlessConfig, run_headless
+from asv_autonomy.sim.headless import HeadlessConfig, PlannerLoop, run_headless
 from asv_autonomy.sim.simulator import SimConfig, Simulator
 
 SURVEY = (-50.0, 40.0, 150.0, 40.0, 150.0, 190.0, -50.0, 190.0)   # config/autonomy.yaml
@@ -56,3 +62,41 @@ def test_a_failed_thruster_shows_in_the_motion():
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match='duration'):
         HeadlessConfig(duration=0.0)
+
+
+def planner_loop(sim: Simulator) -> PlannerLoop:
+    vessel = VesselParams()
+    workspace = Workspace.from_world(sim.world, 5.0, min_depth=vessel.draft)
+    flow = FlowField.uniform((0.0, 0.0), 0.1, workspace.extent, 20.0)
+    planner = Planner(PlannerConfig(survey_polygon=SURVEY, background_solve=False), vessel,
+                      workspace, flow)
+    return PlannerLoop(planner, HealthMonitor())
+
+
+@pytest.mark.slow
+def test_the_planner_drives_the_headless_loop():
+    sim = Simulator(SimConfig(seed=0))
+    loop = planner_loop(sim)
+    steps = list(run_headless(sim, Localizer(LocalizationConfig(datum=sim.config.datum)), loop,
+                              HeadlessConfig(duration=60.0, control_rate=5.0)))
+    commands = [s.thrust for s in steps if s.thrust is not None]
+    assert len(commands) == pytest.approx(5 * 60, abs=2)
+    limits = VesselParams()
+    assert all(-limits.max_thrust_reverse - 1e-9 <= t <= limits.max_thrust_forward + 1e-9
+               for command in commands for t in command)
+    track = np.array([(s.sim.odometry.x, s.sim.odometry.y) for s in steps])
+    assert np.linalg.norm(np.diff(track, axis=0), axis=1).sum() > 40.0
+    assert loop.planner.distance_travelled > 40.0
+    # It plans from the filter's odometry, as the node does: healthy GPS, a survey goal.
+    assert loop.planner.health.gps_ok and loop.planner.goal is not None
+
+
+def test_the_planner_loop_passes_a_coasting_filter_to_the_planner():
+    sim = Simulator(SimConfig(seed=0))
+    loop = planner_loop(sim)
+    lost = np.diag([50.0, 50.0, 0.1, 0.1, 0.1, 0.1])    # 7 m 1-sigma: no GPS for a while
+    loop.plan(PlanarOdometry(stamp=1.0, x=0.0, y=60.0, yaw=0.0, covariance=lost))
+    assert not loop.planner.health.gps_ok
+    loop.plan(PlanarOdometry(stamp=1.2, x=0.0, y=60.0, yaw=0.0,
+                             covariance=np.diag([0.5, 0.5, 0.1, 0.1, 0.1, 0.1])))
+    assert loop.planner.health.gps_ok

@@ -8,8 +8,11 @@ ablation, on held-out simulated faults and on real boat logs.
 Simulated (dataset ``sim``): normal missions (seeds 100..111, 600 s each: two hours) train
 every method (the last three calibrate the thresholds); two labelled missions (seeds 300, 301) train the fault-type head; K missions
 per fault family (seeds 1000 + 10 i + j: never trained or tuned on) with two faults of that family
-each are the test sets. Missions are generated once into --data (``asv sim faults``; the
-first run takes ~10 minutes) and reused.
+each are the test sets. Even seeds are driven by the planner, odd ones by the baseline
+lawnmower (``asv sim faults --controller planner,baseline``), so that the detector learns
+and is tested on the boat's normal behaviour under either controller. Missions are
+generated once into --data (the first run takes about an hour: a planner mission takes
+1-3 minutes) and reused.
 
 Real (dataset ``plaka``): ``plaka.log`` (a sailing boat off Finland, normal sailing) is
 parsed into channels; its first 60 % trains, its last 40 % is the test set of each
@@ -39,6 +42,7 @@ from asv_autonomy.cli.common import CliError, strict_json
 TRAIN_SEEDS = range(100, 112)
 LABELLED_SEEDS = range(300, 302)
 TEST_SEED_BASE = 1000
+CONTROLLERS = ('planner', 'baseline')   # seed S is driven by CONTROLLERS[S % 2]
 DEFAULT_NMEA = Path(__file__).resolve().parents[3].parent / 'shared' / 'data' / 'nmea'
 GPSD_LOGS = ('telit-he910.log', 'rx210.log', 'ait250.log')
 
@@ -89,7 +93,7 @@ def _missions(folder: Path, seeds, faults_per_run: int, families: tuple[str, ...
     for seed in missing:
         run_faults(Namespace(seeds=range(seed, seed + 1), out=folder, duration=600.0,
                              faults_per_run=faults_per_run, families=','.join(families),
-                             params=None, force=True))
+                             params=None, force=True, controller=CONTROLLERS))
     return [series_from_bag(folder / f'seed_{s:04d}' / 'bag')[0] for s in seeds]
 
 

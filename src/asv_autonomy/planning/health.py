@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..measurements import PlanarOdometry
+
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 
 
@@ -79,6 +81,12 @@ class HealthMonitor:
     def position_std(self, std: float, stamp: float) -> None:
         """[m] position 1-sigma of the latest odometry."""
         self._position_std = (std, stamp)
+
+    def odometry(self, odometry: PlanarOdometry) -> None:
+        """The latest odometry: its position 1-sigma (the larger axis of the covariance)
+        tells whether the filter is coasting without GPS."""
+        c = odometry.covariance
+        self.position_std(math.sqrt(max(c[0, 0], c[1, 1], 0.0)), odometry.stamp)
 
     def health(self, now: float) -> VehicleHealth:
         """The boat's health at ``now`` [s]."""

@@ -93,10 +93,7 @@ class PlannerNode(Node):
         vessel = declare_config(self, VesselParams, 'vessel')
         self.monitor = HealthMonitor(declare_config(self, HealthMonitorConfig, 'health'))
         try:
-            workspace = Workspace.from_world(World(cfg.chart), cfg.chart_resolution,
-                                             min_depth=vessel.draft, device=cfg.device)
-            flow = _flow(cfg, workspace.extent)
-            self.planner = Planner(planner_config, vessel, workspace, flow, cfg.device)
+            self.planner = build_planner(cfg, planner_config, vessel)
         except (ValueError, OSError, RuntimeError) as error:
             raise ConfigError('chart/current/planner', str(error)) from error
         # Compile before subscribing: the simulator's clock waits for our subscriptions,
@@ -139,8 +136,7 @@ class PlannerNode(Node):
 
     def on_odometry(self, odometry) -> None:
         self.odometry = odometry
-        std = math.sqrt(max(odometry.covariance[0, 0], odometry.covariance[1, 1], 0.0))
-        self.monitor.position_std(std, odometry.stamp)
+        self.monitor.odometry(odometry)
 
     def on_goal(self, pose) -> None:
         self.planner.set_goal(pose[0], pose[1])
@@ -211,6 +207,21 @@ class PlannerNode(Node):
         if self.last_command.mode in ('hold', 'backout'):
             return cv.WARN, f'{self.last_command.mode}: reacting to the boat\'s health'
         return cv.OK, ''
+
+
+def build_planner(cfg: PlannerNodeConfig, planner_config: PlannerConfig,
+                  vessel: VesselParams) -> Planner:
+    """The node's planner: the chart's workspace and the expected current from ``cfg``
+    (also used by the headless missions of ``asv sim faults``).
+
+    Raises:
+        ValueError, OSError, RuntimeError: a chart, current file or planner setting that
+            cannot be used.
+    """
+    workspace = Workspace.from_world(World(cfg.chart), cfg.chart_resolution,
+                                     min_depth=vessel.draft, device=cfg.device)
+    return Planner(planner_config, vessel, workspace, _flow(cfg, workspace.extent),
+                   cfg.device)
 
 
 def _flow(cfg: PlannerNodeConfig, extent) -> FlowField:

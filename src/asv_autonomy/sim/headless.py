@@ -1,5 +1,5 @@
-"""The simulated mission without ROS: simulator, localization and baseline controller in one
-process, stepped as fast as the CPU allows (a 600 s mission in seconds).
+"""The simulated mission without ROS: simulator, localization and a controller (the
+baseline or the planner) in one process, stepped as fast as the CPU allows.
 
 For datasets (``asv sim faults`` writes labelled bags for the anomaly detector): the nodes'
 logic runs in the same order as on the ROS graph (sensors -> EKF -> odometry at
@@ -12,9 +12,12 @@ import math
 from dataclasses import dataclass
 from typing import Iterator, NamedTuple
 
+from typing import Protocol
+
 from asv_autonomy.localization import Localizer
 from asv_autonomy.measurements import InvalidInput, PlanarOdometry
-from asv_autonomy.planning.baseline import BaselineController
+from asv_autonomy.planning.health import HealthMonitor
+from asv_autonomy.planning.planner import Planner, PlannerCommand
 from asv_autonomy.sim.simulator import Simulator, SimStep
 
 
@@ -53,7 +56,35 @@ class MissionStep(NamedTuple):
     thrust: tuple[float, float] | None
 
 
-def run_headless(sim: Simulator, localizer: Localizer, controller: BaselineController,
+class Controller(Protocol):
+    """What the loop drives the boat with: ``BaselineController`` or a `PlannerLoop`."""
+
+    def plan(self, odometry: PlanarOdometry):
+        """A command with ``thrust_left``, ``thrust_right`` [N]."""
+
+
+class PlannerLoop:
+    """The planner as the planner node runs it: before each command the health monitor
+    sees the odometry (a coasting filter = GPS lost) and the planner gets the health.
+    No diagnostics reach it here (no anomaly or driver nodes run headless).
+
+    Args:
+        planner: a warmed-up or fresh ``Planner`` (synchronous solves: set
+            ``background_solve=False`` for a reproducible mission).
+        monitor: the planner node's health monitor configuration in an instance.
+    """
+
+    def __init__(self, planner: Planner, monitor: HealthMonitor):
+        self.planner = planner
+        self.monitor = monitor
+
+    def plan(self, odometry: PlanarOdometry) -> PlannerCommand:
+        self.monitor.odometry(odometry)
+        self.planner.set_health(self.monitor.health(odometry.stamp))
+        return self.planner.plan(odometry)
+
+
+def run_headless(sim: Simulator, localizer: Localizer, controller: Controller,
                  config: HeadlessConfig = HeadlessConfig()) -> Iterator[MissionStep]:
     """Step the closed loop for ``config.duration`` simulated seconds.
 
