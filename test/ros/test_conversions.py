@@ -412,6 +412,14 @@ def test_occupancy_from_values():
                                   [[0, 50, 100], [100, 0, -1]])
 
 
+def test_values_from_occupancy_inverts_it_and_fills_unknown_cells():
+    values = np.array([[0.0, 0.25], [1.0, np.nan]])
+    back = cv.values_from_occupancy(cv.occupancy_from_values(values, 0.0, 1.0))
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, [[0.0, 0.25], [1.0, 1.0]])     # unknown -> 1
+    assert cv.values_from_occupancy(np.array([-1], np.int8), unknown=0.5)[0] == 0.5
+
+
 # --- diagnostics -----------------------------------------------------------------------------
 
 def test_diagnostics_build_and_read():

@@ -588,6 +588,16 @@ def occupancy_from_values(values: np.ndarray, low: float, high: float) -> np.nda
     return np.where(np.isnan(values), -1, scaled).astype(np.int8)
 
 
+def values_from_occupancy(data: np.ndarray, unknown: float = 1.0) -> np.ndarray:
+    """float32 values 0..1 of occupancy ``data`` (0..100), the inverse of
+    `occupancy_from_values` with low = 0, high = 1; unknown cells (-1) -> ``unknown``.
+
+    E.g. the relative std of ``map/<field>/uncertainty``: unknown is as uncertain as it gets.
+    """
+    data = np.asarray(data)
+    return np.where(data < 0, unknown, data / 100.0).astype(np.float32)
+
+
 def to_occupancy_grid(grid: GridArray, stamp: float, frame_id: str) -> OccupancyGrid:
     """nav_msgs/OccupancyGrid of a (H, W) int8 array (row = y, column = x)."""
     data = np.asarray(grid.data)

@@ -159,8 +159,7 @@ class PlannerNode(Node):
                                  grid.resolution)
 
     def on_uncertainty(self, grid: cv.GridArray) -> None:
-        # 0..100 = the map's std scaled; unknown cells (-1) are as uncertain as it gets.
-        std = np.where(grid.data < 0, 100, grid.data).astype(np.float32) / 100.0
+        std = cv.values_from_occupancy(grid.data)
         if min(std.shape) < 2:
             return
         half = 0.5 * grid.resolution
