@@ -111,3 +111,53 @@ def test_real_topobathy(shared_data, tmp_path, capsys):
         # 100 of 10,920 cells of a 3.6 km relief: far better than predicting the mean.
         assert r['rmse'] < 0.8 * topo.std(), r
         assert 0.7 <= r['coverage95'] <= 1.0, r
+
+
+# --- asv bench plume -----------------------------------------------------------------------
+
+def _plume(capsys, *argv):
+    code = main(['bench', 'plume', *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--every', '0'], '--every must be > 0'),
+    (['--duration', '60', '--every', '90'], 'must not exceed duration'),
+    (['--duration', 'nan'], 'duration must be > 0'),
+    (['--seed', '-2'], 'seed must be an integer >= 0'),
+    (['--params', '/nonexistent/autonomy.yaml'], 'params file /nonexistent/autonomy.yaml'),
+    (['--plot', 'x.xyz'], 'unknown image type'),
+])
+def test_plume_bad_options_are_one_line_errors(tmp_path, capsys, argv, message):
+    code, _, err = _plume(capsys, '--json', tmp_path / 'x.json', *argv)
+    assert code == 2
+    assert err.startswith('asv: error: ') and message in err and err.count('\n') == 1, err
+    assert not (tmp_path / 'x.json').exists()
+
+
+def test_plume_bad_mapping_parameters_name_file_and_field(tmp_path, capsys):
+    params = tmp_path / 'autonomy.yaml'
+    params.write_text('/**/mapping:\n  ros__parameters:\n    temperature:\n'
+                      '      temporal_timescale: -5.0\n')
+    code, _, err = _plume(capsys, '--params', params, '--json', tmp_path / 'x.json')
+    assert code == 2
+    assert f'{params}: temperature: temporal_timescale must be finite and >= 0' in err
+
+
+@pytest.mark.slow
+def test_tiny_plume_run_writes_strict_json_and_plot(tmp_path, capsys):
+    out_json, out_png = tmp_path / 'out' / 'plume.json', tmp_path / 'out' / 'plume.png'
+    code, out, err = _plume(capsys, '--duration', 60, '--every', 30, '--seed', 1,
+                            '--json', out_json, '--plot', out_png)
+    assert code == 0, err
+    report = json.loads(out_json.read_text(), parse_constant=pytest.fail)
+    assert report['settings']['benchmark']['seed'] == 1
+    assert report['settings']['mapper']['temporal_timescale'] == 600.0   # config/autonomy.yaml
+    assert [r['t_s'] for r in report['rows']] == [30.0, 60.0]
+    assert all(r['rmse_static'] > 0 for r in report['rows'])
+    # All within the 120 s warm-up: nothing to summarise, null rather than NaN.
+    assert report['summary']['mean_rmse_static'] is None
+    assert err.count('[asv bench plume] t ') == 2        # a progress line per evaluation
+    assert out_png.stat().st_size > 20_000
+    assert 'spatio-temporal' in out

@@ -72,6 +72,7 @@ def register(subparsers) -> None:
     mapping.set_defaults(func=run_mapping)
     register_segmentation(targets)
     register_planning(targets)
+    register_plume(targets)
     from asv_autonomy.cli.bench_anomaly import register_anomaly
     register_anomaly(targets)
 
@@ -514,3 +515,97 @@ def _print_planning_table(summary: list[dict], compute: list[dict]) -> None:
     for c in compute:
         print(f'compute {c["planner"]:<14}{c["device"]:<6}{c["rollouts"]:>7} x '
               f'{c["horizon"]:<4}{c["hz"]:>9.1f} Hz')
+
+
+# --- asv bench plume (issue 3) -------------------------------------------------------------
+
+PLUME_HELP = """\
+  asv bench plume [--seed S] [--duration S] [--every S] [--params PATH] --json OUT
+                  [--plot OUT.png]
+
+One headless lawnmower survey of the simulator's lake (the controller and the mapping
+node's temperature field configured from the autonomy parameters); every temperature
+reading feeds two GP maps: as configured (spatio-temporal) and the same with
+temporal_timescale 0 (static). Every --every simulated seconds both are scored against
+the current true temperature over the area surveyed so far, and over its plume cells
+(asv_autonomy.mapping.plume_benchmark describes the protocol). JSON: {"settings",
+"summary": {"mean_rmse_spatiotemporal", "mean_rmse_static", "final_rmse_*",
+"fraction_spatiotemporal_lower", "mean_plume_rmse_*"}, "rows": [{"t_s", "n_samples",
+"surveyed_cells", "plume_cells", "rmse_spatiotemporal", "rmse_static",
+"plume_rmse_spatiotemporal", "plume_rmse_static"}]}; null where a figure does not apply.
+"""
+
+
+def register_plume(targets) -> None:
+    from asv_autonomy.mapping.plume_benchmark import PlumeBenchConfig
+    defaults = PlumeBenchConfig()
+    parser = targets.add_parser(
+        'plume', help='spatio-temporal against static temperature map in the simulator',
+        description=PLUME_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--seed', type=int, default=defaults.seed, metavar='S',
+                        help='simulator seed (default %(default)s)')
+    parser.add_argument('--duration', type=float, default=defaults.duration, metavar='S',
+                        help='[s] simulated mission time; the default covers the default '
+                             'survey (default %(default)s)')
+    parser.add_argument('--every', type=float, default=defaults.every_s, metavar='S',
+                        help='[s] simulated time between evaluations (default %(default)s)')
+    parser.add_argument('--params', type=Path, default=None, metavar='PATH',
+                        help='autonomy parameters (default: the package config/autonomy.yaml)')
+    parser.add_argument('--json', type=Path, required=True, metavar='OUT',
+                        help='results file to write')
+    parser.add_argument('--plot', type=Path, default=None, metavar='OUT.png',
+                        help='RMSE against time and the final maps')
+    parser.set_defaults(func=run_plume)
+
+
+def run_plume(args) -> int:
+    import time
+
+    from asv_autonomy.cli.sim_faults import ControllerFactory
+    from asv_autonomy.mapping import plume_benchmark as bench
+    from asv_autonomy.mapping.gp import GPMapperConfig
+    from asv_autonomy.params_file import (ParamsFileError, config_from_parameters,
+                                          node_parameters)
+
+    try:
+        config = bench.PlumeBenchConfig(seed=args.seed, duration=args.duration,
+                                        every_s=args.every)
+    except ValueError as error:
+        raise CliError(str(error).replace('every_s', '--every')) from None
+    controllers = ControllerFactory(args.params)
+    try:   # the mapping node's temperature field, as the node declares it
+        mapper = config_from_parameters(GPMapperConfig, node_parameters(
+            controllers.path, 'mapping'), 'temperature', str(controllers.path))
+    except ParamsFileError as error:
+        raise CliError(str(error)) from None
+    loop = controllers.headless_config('baseline', config.duration)
+    controller = controllers.make('baseline')
+    settings = bench.settings_dict(config, controller.config, mapper, loop)
+    _check_plot_type(args)
+    try:
+        for path in (args.json, args.plot):
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+        bench.write_json(args.json, None, settings)
+    except OSError as error:
+        raise CliError(f'cannot write {error.filename}: {error.strerror}') from None
+    print(f'[asv bench plume] seed {config.seed}, {config.duration:g} s, evaluation every '
+          f'{config.every_s:g} s; spatio-temporal timescale {mapper.temporal_timescale:g} s',
+          file=sys.stderr, flush=True)
+    started = time.monotonic()
+    result = bench.run_plume_benchmark(config, controller, mapper, loop,
+                                       progress=bench.print_progress)
+    wall = time.monotonic() - started
+    settings['wall_s'] = round(wall, 1)
+    bench.write_json(args.json, result, settings)
+    if args.plot is not None:
+        bench.plot(args.plot, result, config.warmup_s)
+    print(f'{"":<32}{"spatio-temporal":>16}{"static":>10}')
+    s = result.summary
+    for label, key in (('mean RMSE after warm-up [degC]', 'mean_rmse'),
+                       ('final RMSE [degC]', 'final_rmse'),
+                       ('mean plume RMSE [degC]', 'mean_plume_rmse')):
+        print(f'{label:<32}{s[key + "_spatiotemporal"]:>16.4f}{s[key + "_static"]:>10.4f}')
+    print(f'spatio-temporal lower in {s["fraction_spatiotemporal_lower"]:.0%} of the '
+          f'evaluations after warm-up; {wall:.0f} s wall')
+    return 0
