@@ -6,9 +6,9 @@ ablation, on held-out simulated faults and on real boat logs.
                     [--no-real] [--epochs N] [--seed S]
 
 Simulated (dataset ``sim``): normal missions (seeds 100..111, 600 s each: two hours) train
-every method (the last three calibrate the thresholds); two labelled missions (seeds 300, 301) train the fault-type head; K missions
-per fault family (seeds 1000 + 10 i + j: never trained or tuned on) with two faults of that family
-each are the test sets. Even seeds are driven by the planner, odd ones by the baseline
+every method (the last three calibrate the thresholds); two labelled missions (seeds 300,
+301) train the fault-type head; K missions per fault family (seeds 1000 + 10 i + j: never
+trained or tuned on) with two faults of that family each are the test sets. Even seeds are driven by the planner, odd ones by the baseline
 lawnmower (``asv sim faults --controller planner,baseline``), so that the detector learns
 and is tested on the boat's normal behaviour under either controller. Missions are
 generated once into --data (the first run takes about an hour: a planner mission takes
@@ -61,7 +61,9 @@ def register_anomaly(targets) -> None:
     parser.add_argument('--methods', default=','.join(METHODS), metavar='NAME,...')
     parser.add_argument('--families', default=','.join(FAMILIES), metavar='NAME,...',
                         help='simulated fault families to test')
-    parser.add_argument('--tests-per-family', type=int, default=3, metavar='K')
+    parser.add_argument('--tests-per-family', type=int, default=2, metavar='K',
+                        help='test missions per fault family (default %(default)s: one driven '
+                        'by the planner, one by the baseline)')
     parser.add_argument('--nmea', type=Path, default=DEFAULT_NMEA, metavar='DIR',
                         help='folder with plaka.log and the gpsd logs (default %(default)s)')
     parser.add_argument('--no-sim', action='store_true', help='skip the simulated dataset')
