@@ -7,7 +7,8 @@ from asv_autonomy.perception.polyline import soft_mask
 from asv_autonomy.perception.segmenter import Segmenter
 from asv_autonomy.perception.training import (TrainConfig, TrainData, kl_to_prior,
                                               pixel_features, region_nll, region_weights,
-                                              smoothness, train, water_iou)
+                                              smoothness, train, water_iou,
+                                              waterline_fringes)
 
 SMALL = SegmenterConfig(input_width=64, input_height=48, bands=8, channels=(8, 12, 16, 16),
                         hidden=32)
@@ -42,6 +43,34 @@ def test_region_loss_is_lowest_at_the_true_split():
         values.append((float(region_nll(feats, weights)), b))
     best = min(values)[1]
     assert abs(best - split) < 0.05
+
+
+def test_waterline_bands_keep_a_beach_on_the_shore_and_pale_far_water_in_the_water():
+    """Trees, a 3-row beach, the waterline, 3 rows of pale far water, then textured blue
+    water: without the bands the pale water goes to the shore (it resembles the beach more
+    than the near water); with them the region loss is lowest at the true waterline."""
+    rng = np.random.default_rng(2)
+    height, width, line = 96, 128, 40
+    rows = np.arange(height)[:, None, None]
+    trees = np.where(rng.random((height, width, 1)) < 0.5, [60, 100, 50], [40, 80, 40])
+    img = np.where(rows < line, trees, [70, 100, 150])
+    img = np.where((rows >= line - 3) & (rows < line), [157, 149, 122], img)      # beach
+    img = np.where((rows >= line) & (rows < line + 3), [142, 144, 141], img)      # far water
+    img = np.clip(img + rng.normal(0, 5, (height, width, 3)), 0, 255)
+    feats = pixel_features(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255,
+                           height, width)
+
+    def best_row(bands: bool) -> int:
+        losses = []
+        for row in range(line - 8, line + 9):
+            water = torch.full((1, 8), row / height)     # rows >= row are water
+            extra = (None, *waterline_fringes(water, height, width, 0.04)) if bands else None
+            weights = region_weights(water, torch.zeros(1, 8), height, width, 2.0)
+            losses.append((float(region_nll(feats, weights, degree=2, extra=extra)), row))
+        return min(losses)[1]
+
+    assert best_row(bands=False) >= line + 3
+    assert best_row(bands=True) == line
 
 
 def test_model_trained_a_few_steps_separates_two_flat_regions(one_torch_thread):

@@ -8,7 +8,9 @@ Objective (per image, averaged over the batch; no pixel labels needed):
   the reparameterisation trick and rasterised with ``polyline.soft_mask``). Each region
   has a Gaussian model of per-pixel features (opponent colour, luminance gradients along
   and across rows) whose mean is a quadratic polynomial of the image row (the water gets
-  brighter and smoother towards the horizon, the sky paler); its parameters are the
+  brighter and smoother towards the horizon, the sky paler), plus, for the shore and the
+  water, a thin band along the waterline (a beach; far water reflecting the sky:
+  ``waterline_fringes``); its parameters are the
   soft-mask-weighted least-squares fit in that image (with a few pseudo-pixels at the
   image's global statistics, so an empty region is harmless). The loss is the mean
   negative log-likelihood of the pixels under their region's model. The three-region
@@ -43,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from .model import PolylineVAE, SegmenterConfig
-from .polyline import soft_mask
+from .polyline import columns_from_bands, soft_mask
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
@@ -75,6 +77,8 @@ class TrainConfig:
             region, without penalising a tall shore more than a thin one.
         shore_scale: [normalised rows] thickness at which the shore cost reaches 63 %.
         region_degree: degree of the row polynomial of each region's feature means.
+        waterline_fringe: [normalised rows] thickness of the bands along the waterline in
+            the shore's and the water's models (`waterline_fringes`); 0: none.
         prior_pseudo: pseudo-pixels (as a fraction of the image) at the global statistics
             in each region's model.
         threads: torch CPU threads (0: leave torch's default).
@@ -100,6 +104,7 @@ class TrainConfig:
     shore_weight: float = 0.15
     shore_scale: float = 0.05
     region_degree: int = 2
+    waterline_fringe: float = 0.04
     prior_pseudo: float = 0.01
     threads: int = 1
     log_every: int = 25
@@ -119,7 +124,8 @@ class TrainConfig:
         if self.loss_width < 8 or self.loss_height < 8:
             raise ValueError('loss resolution must be at least 8x8 px')
         for name in ('kl_weight', 'smooth_weight', 'smooth_eps', 'temporal_weight',
-                     'label_weight', 'shore_weight', 'shore_scale', 'prior_pseudo'):
+                     'label_weight', 'shore_weight', 'shore_scale', 'prior_pseudo',
+                     'waterline_fringe'):
             if not getattr(self, name) >= 0.0:
                 raise ValueError(f'{name} must be >= 0, got {getattr(self, name)}')
         if not 0 <= self.region_degree <= 4:
@@ -162,19 +168,23 @@ def pixel_features(images: torch.Tensor, height: int, width: int) -> torch.Tenso
 
 
 def region_nll(features: torch.Tensor, weights: Sequence[torch.Tensor],
-               pseudo: float = 0.01, degree: int = 1) -> torch.Tensor:
+               pseudo: float = 0.01, degree: int = 1,
+               extra: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
     """Mean NLL of every pixel under the Gaussian model of its (soft) region.
 
-    Each region's model: per feature, mean = polynomial of ``degree`` in the image row,
-    variance = weighted residual variance, fitted by weighted least squares with
-    ``pseudo`` * N pseudo-pixels at the image's global statistics (zero mean, unit
-    variance after standardisation), which keeps an empty region harmless.
+    Each region's model: per feature, mean = polynomial of ``degree`` in the image row
+    (plus the region's ``extra`` basis function, if any), variance = weighted residual
+    variance, fitted by weighted least squares with ``pseudo`` * N pseudo-pixels at the
+    image's global statistics (zero mean, unit variance after standardisation), which
+    keeps an empty region harmless.
 
     Args:
         features: (B, F, H, W) standardised features.
         weights: per region (B, H, W) soft membership (summing to 1 over regions).
         pseudo: pseudo-pixels as a fraction of the image's N = H * W.
         degree: degree of the row polynomial of the region means (0: constant).
+        extra: per region None or a (B, H, W) extra basis function of its means (e.g. the
+            bands along the waterline, `waterline_fringes`).
 
     Returns:
         (B,) mean over pixels of sum_r w_r * NLL_r (constants dropped).
@@ -184,17 +194,20 @@ def region_nll(features: torch.Tensor, weights: Sequence[torch.Tensor],
     feats = features.reshape(b, f, n)
     row = torch.linspace(-1.0, 1.0, h, dtype=features.dtype, device=features.device)
     row = row[:, None].expand(h, w).reshape(n)
-    basis = torch.stack([row ** d for d in range(degree + 1)])            # (D, N)
+    rows = torch.stack([row ** d for d in range(degree + 1)])             # (D, N)
     n0 = pseudo * n
-    # Pseudo-pixels spread evenly over the rows, all at feature value 0.
-    prior_gram = n0 * (basis @ basis.T) / n                               # (D, D)
     total = features.new_zeros(b)
-    for weight in weights:
+    for index, weight in enumerate(weights):
+        basis = rows.expand(b, -1, -1)                                     # (B, D, N)
+        if extra is not None and extra[index] is not None:
+            basis = torch.cat([basis, extra[index].reshape(b, 1, n)], dim=1)
+        # Pseudo-pixels spread evenly over the image, all at feature value 0.
+        prior_gram = n0 * (basis @ basis.transpose(1, 2)) / n               # (B, D, D)
         wt = weight.reshape(b, 1, n)
-        gram = torch.einsum('bn,dn,en->bde', wt[:, 0], basis, basis) + prior_gram
-        rhs = torch.einsum('bn,dn,bfn->bdf', wt[:, 0], basis, feats)          # (B, D, F)
+        gram = torch.einsum('bn,bdn,ben->bde', wt[:, 0], basis, basis) + prior_gram
+        rhs = torch.einsum('bn,bdn,bfn->bdf', wt[:, 0], basis, feats)       # (B, D, F)
         coef = torch.linalg.solve(gram, rhs)                                 # (B, D, F)
-        pred = torch.einsum('bdf,dn->bfn', coef, basis)
+        pred = torch.einsum('bdf,bdn->bfn', coef, basis)
         resid = (feats - pred) ** 2
         s0 = wt.sum(-1) + n0                                                 # (B, 1)
         prior_resid = n0 * (1.0 + (pred ** 2).mean(-1))                      # (B, F)
@@ -217,6 +230,32 @@ def smoothness(boundary: torch.Tensor, eps: float) -> torch.Tensor:
     """(B,) Charbonnier penalty sum_k sqrt(d_k^2 + eps^2) - eps of neighbouring bands."""
     d = boundary[:, 1:] - boundary[:, :-1]
     return (torch.sqrt(d * d + eps * eps) - eps).sum(-1)
+
+
+def waterline_fringes(boundary: torch.Tensor, height: int, width: int, scale: float
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """exp(-distance from the waterline / scale) above it (shore) and below it (water).
+
+    Both regions often have a thin band of their own along the waterline that a row
+    polynomial cannot follow, as thin as a few pixels at any distance of the shore: a
+    beach, rocks or a wet line at the foot of the shore; and pale, smooth water, seen at
+    grazing angles near the shore, that reflects the sky. With these basis functions each
+    region's model can have its band; without them the far water's pale band goes to the
+    shore (which it resembles more than the textured near water), and with the water's
+    alone the beach goes to the water. 1 on the other side of the line (nothing to fit).
+
+    Args:
+        boundary: (B, K) normalised waterline rows (not differentiated through).
+        height, width: [px] resolution. scale: [normalised rows] thickness of the bands.
+
+    Returns:
+        shore band (B, H, W), water band (B, H, W).
+    """
+    rows = columns_from_bands(boundary.detach(), width)                     # (B, W)
+    v = (torch.arange(height, dtype=boundary.dtype, device=boundary.device) + 0.5) / height
+    below = v[None, :, None] - rows[:, None, :]                             # (B, H, W)
+    return (torch.exp(-(-below).clamp(min=0.0) / scale),
+            torch.exp(-below.clamp(min=0.0) / scale))
 
 
 def region_weights(water: torch.Tensor, top: torch.Tensor, height: int, width: int,
@@ -254,8 +293,10 @@ def losses(model: PolylineVAE, images: torch.Tensor, train: TrainConfig,
     sharp = cfg.sharpness * cfg.input_height / h            # [1/px] at the loss resolution
     with torch.no_grad():
         feats = pixel_features(images, h, w)
+    fringes = (None, *waterline_fringes(mu, h, w, train.waterline_fringe)) if (
+        train.waterline_fringe > 0.0) else None
     region = region_nll(feats, region_weights(sample, top, h, w, sharp),
-                        train.prior_pseudo, train.region_degree).mean()
+                        train.prior_pseudo, train.region_degree, extra=fringes).mean()
     kl = kl_to_prior(mu, logvar, cfg.prior_mean, cfg.prior_std).mean() / mu.shape[1]
     smooth = smoothness(mu, train.smooth_eps).mean() + 0.5 * smoothness(
         top, train.smooth_eps).mean()
