@@ -48,6 +48,10 @@ from .model import PolylineVAE, SegmenterConfig
 from .polyline import columns_from_bands, soft_mask
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+# `pixel_features` puts the colour features first. The bands along the waterline shift only
+# their means: with texture too, a textured strip at a real far bank (moored boats, house
+# fronts) passed for the water's band and the boundary climbed onto the bank.
+COLOUR_FEATURES = 3
 
 
 @dataclass(frozen=True)
@@ -169,7 +173,8 @@ def pixel_features(images: torch.Tensor, height: int, width: int) -> torch.Tenso
 
 def region_nll(features: torch.Tensor, weights: Sequence[torch.Tensor],
                pseudo: float = 0.01, degree: int = 1,
-               extra: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+               extra: Sequence[torch.Tensor | None] | None = None,
+               extra_features: int | None = None) -> torch.Tensor:
     """Mean NLL of every pixel under the Gaussian model of its (soft) region.
 
     Each region's model: per feature, mean = polynomial of ``degree`` in the image row
@@ -185,6 +190,8 @@ def region_nll(features: torch.Tensor, weights: Sequence[torch.Tensor],
         degree: degree of the row polynomial of the region means (0: constant).
         extra: per region None or a (B, H, W) extra basis function of its means (e.g. the
             bands along the waterline, `waterline_fringes`).
+        extra_features: the extra basis enters the means of the first this many features
+            only (None: all).
 
     Returns:
         (B,) mean over pixels of sum_r w_r * NLL_r (constants dropped).
@@ -197,17 +204,22 @@ def region_nll(features: torch.Tensor, weights: Sequence[torch.Tensor],
     rows = torch.stack([row ** d for d in range(degree + 1)])             # (D, N)
     n0 = pseudo * n
     total = features.new_zeros(b)
-    for index, weight in enumerate(weights):
-        basis = rows.expand(b, -1, -1)                                     # (B, D, N)
-        if extra is not None and extra[index] is not None:
-            basis = torch.cat([basis, extra[index].reshape(b, 1, n)], dim=1)
+    def fit(basis: torch.Tensor, wt: torch.Tensor) -> torch.Tensor:
+        """Weighted least-squares means (B, F, N) in ``basis`` (B, D, N)."""
         # Pseudo-pixels spread evenly over the image, all at feature value 0.
         prior_gram = n0 * (basis @ basis.transpose(1, 2)) / n               # (B, D, D)
+        gram = torch.einsum('bn,bdn,ben->bde', wt, basis, basis) + prior_gram
+        rhs = torch.einsum('bn,bdn,bfn->bdf', wt, basis, feats)              # (B, D, F)
+        return torch.einsum('bdf,bdn->bfn', torch.linalg.solve(gram, rhs), basis)
+
+    for index, weight in enumerate(weights):
         wt = weight.reshape(b, 1, n)
-        gram = torch.einsum('bn,bdn,ben->bde', wt[:, 0], basis, basis) + prior_gram
-        rhs = torch.einsum('bn,bdn,bfn->bdf', wt[:, 0], basis, feats)       # (B, D, F)
-        coef = torch.linalg.solve(gram, rhs)                                 # (B, D, F)
-        pred = torch.einsum('bdf,bdn->bfn', coef, basis)
+        plain = rows.expand(b, -1, -1)                                     # (B, D, N)
+        pred = fit(plain, wt[:, 0])
+        if extra is not None and extra[index] is not None:
+            more = fit(torch.cat([plain, extra[index].reshape(b, 1, n)], dim=1), wt[:, 0])
+            k = f if extra_features is None else extra_features
+            pred = torch.cat([more[:, :k], pred[:, k:]], dim=1)
         resid = (feats - pred) ** 2
         s0 = wt.sum(-1) + n0                                                 # (B, 1)
         prior_resid = n0 * (1.0 + (pred ** 2).mean(-1))                      # (B, F)
@@ -236,7 +248,7 @@ def waterline_fringes(boundary: torch.Tensor, height: int, width: int, scale: fl
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """exp(-distance from the waterline / scale) above it (shore) and below it (water).
 
-    Both regions often have a thin band of their own along the waterline that a row
+    Both regions often have a thin band of their own colour along the waterline that a row
     polynomial cannot follow, as thin as a few pixels at any distance of the shore: a
     beach, rocks or a wet line at the foot of the shore; and pale, smooth water, seen at
     grazing angles near the shore, that reflects the sky. With these basis functions each
@@ -296,7 +308,8 @@ def losses(model: PolylineVAE, images: torch.Tensor, train: TrainConfig,
     fringes = (None, *waterline_fringes(mu, h, w, train.waterline_fringe)) if (
         train.waterline_fringe > 0.0) else None
     region = region_nll(feats, region_weights(sample, top, h, w, sharp),
-                        train.prior_pseudo, train.region_degree, extra=fringes).mean()
+                        train.prior_pseudo, train.region_degree, extra=fringes,
+                        extra_features=COLOUR_FEATURES).mean()
     kl = kl_to_prior(mu, logvar, cfg.prior_mean, cfg.prior_std).mean() / mu.shape[1]
     smooth = smoothness(mu, train.smooth_eps).mean() + 0.5 * smoothness(
         top, train.smooth_eps).mean()
