@@ -169,3 +169,9 @@ def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
     torch.testing.assert_close(out, 2.0 * torch.exp(-0.5 * kernels.squared_distance(e, e)))
     assert 'no C++ compiler' in caplog.text
     assert fused(e, e, torch.tensor(1.0, dtype=torch.float64), 'rbf').shape == (30, 30)
+
+
+def test_warm_up_compiles_before_the_first_large_matrix():
+    kernel = make_kernel('matern52', 10.0)
+    kernel.warm_up()
+    assert kernels._STATIONARY_MATRIX._call is not None     # compiled (or the eager fallback)

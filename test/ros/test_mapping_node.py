@@ -255,8 +255,12 @@ def test_malformed_readings_are_dropped_counted_and_the_node_keeps_mapping(ros_e
 @pytest.mark.ros
 def test_snapshot_saved_on_ctrl_c_restores_the_same_map(ros_env, tmp_path):
     snapshots = tmp_path / 'maps'
-    first = subprocess.Popen(_node_command('-p', f'snapshot_dir:={snapshots}'), env=ros_env,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A drifting temperature field: a static background + fading anomaly model
+    # (mapping.make_mapper), saved and restored with both parts.
+    drifting = ('-p', 'temperature.temporal_timescale:=600.0')
+    first = subprocess.Popen(_node_command('-p', f'snapshot_dir:={snapshots}', *drifting),
+                             env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
     harness = Harness()
     try:
         _survey_and_wait_for_the_final_map(harness, first)
@@ -267,7 +271,8 @@ def test_snapshot_saved_on_ctrl_c_restores_the_same_map(ros_env, tmp_path):
                                                                 'temperature.pt']
         count = len(harness.maps)
         second = subprocess.Popen(
-            _node_command('-p', f'snapshot_dir:={snapshots}', '-p', 'restore:=true'),
+            _node_command('-p', f'snapshot_dir:={snapshots}', '-p', 'restore:=true',
+                          *drifting),
             env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             # No new input: the restored node publishes the map it had.
@@ -278,6 +283,7 @@ def test_snapshot_saved_on_ctrl_c_restores_the_same_map(ros_env, tmp_path):
     finally:
         harness.close()
     assert 'Traceback' not in output and 'restored bathymetry' in output, output
+    assert 'restored temperature' in output, output
     for name in ('x', 'y', 'mean', 'std'):
         np.testing.assert_allclose(after[name], before[name], rtol=1e-5, atol=1e-5)
 

@@ -94,6 +94,10 @@ class GPMapperConfig:
         signal_std: [field unit] prior std of the field; 0 = estimated from the data
             (running std, from the first adaptation on; 10 * noise_std before).
         temporal_timescale: [s] OU time constant of the temporal factor; 0 = static field.
+        static_background: with ``temporal_timescale`` > 0, keep a static map of all
+            readings under the fading one (`drifting.DriftingFieldMapper`: background +
+            anomaly); False: the whole field fades (a plain `GPMapper`). Read by
+            `drifting.make_mapper`, it selects the model; a `GPMapper` ignores it.
         lengthscale: [m] initial lengthscale of the stationary kernels (learned); for the
             attentive kernel the geometric centre of its fixed ladder (the network learns
             which level applies where); 0 = 2 * ``inducing_spacing``.
@@ -122,6 +126,7 @@ class GPMapperConfig:
     noise_std: float = 0.1
     signal_std: float = 0.0
     temporal_timescale: float = 0.0
+    static_background: bool = True
     lengthscale: float = 0.0
     num_lengthscales: int = 6
     hidden_units: int = 16
@@ -252,14 +257,8 @@ class GPMapper:
         Shapes:
             xy: (N, 2), t: (N,) or (), y: (N,) or () with N >= 1
         """
-        xy = np.asarray(xy, dtype=np.float64)
-        if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) == 0:
-            raise ValueError(f'xy must have shape (N, 2) with N >= 1, got {xy.shape}')
+        xy, t, y = check_samples(xy, t, y)
         n = len(xy)
-        t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
-        y = np.broadcast_to(np.asarray(y, dtype=np.float64), (n,))
-        if not (np.isfinite(xy).all() and np.isfinite(t).all() and np.isfinite(y).all()):
-            raise InvalidInput('nan', 'non-finite position, time or value')
         with torch_threads(self.config.num_threads):
             if self._num_samples == 0:
                 self._init_normalization(xy, y)
@@ -306,6 +305,11 @@ class GPMapper:
         if include_noise:
             var += self._noise_var()
         return (self._mu + self._scale * mean).numpy(), (self._scale * var.sqrt()).numpy()
+
+    def warm_up(self) -> None:
+        """Compile the kernel's fused covariance now (`kernels.Kernel.warm_up`)."""
+        with torch_threads(self.config.num_threads):
+            self.kernel.warm_up()
 
     def variance_reduction(self, candidates, targets=None) -> np.ndarray:
         """Expected reduction of the field's mean latent variance over ``targets`` if a
@@ -375,10 +379,11 @@ class GPMapper:
     def _load_state(self, state: dict) -> None:
         if not isinstance(state, dict):
             raise ValueError(f'snapshot is a {type(state).__name__}, not a dict')
+        check_kind(state, None)
         if state.get('version') != SNAPSHOT_VERSION:
             raise ValueError(f'snapshot version {state.get("version")!r}, '
                              f'expected {SNAPSHOT_VERSION}')
-        differs = _config_differences(state.get('config'), self.config)
+        differs = config_differences(state.get('config'), self.config)
         if differs:
             raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
         try:
@@ -413,16 +418,7 @@ class GPMapper:
 
     def save(self, path) -> None:
         """Write a snapshot atomically (a crash mid-write keeps the previous file)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix='.gpmap-', suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                torch.save(self.state_dict(), f)
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        write_snapshot(self.state_dict(), path)
 
     @classmethod
     def load(cls, path, config: GPMapperConfig | None = None) -> 'GPMapper':
@@ -438,12 +434,7 @@ class GPMapper:
                 configuration differs from ``config``.
         """
         path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f'{path}: no such snapshot file')
-        try:
-            state = torch.load(path, weights_only=True)
-        except Exception as error:  # any unpickling / zip failure is a corrupt file
-            raise ValueError(f'{path}: not a readable GPMapper snapshot ({error})') from error
+        state = read_snapshot(path, 'GPMapper')
         try:
             if not isinstance(state, dict) or not isinstance(state.get('config'), dict):
                 raise ValueError('no configuration in the snapshot')
@@ -804,10 +795,76 @@ class GPMapper:
                 break
 
 
-def _config_differences(stored, config: GPMapperConfig) -> list[str]:
+def check_samples(xy, t, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A batch of samples as float64 arrays, times and values broadcast per sample.
+
+    Raises:
+        ValueError: xy is not (N, 2) with N >= 1.
+        InvalidInput: ('nan') a non-finite position, time or value.
+
+    Shapes:
+        xy: (N, 2), t: (N,) or (), y: (N,) or () -> (N, 2), (N,), (N,)
+    """
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) == 0:
+        raise ValueError(f'xy must have shape (N, 2) with N >= 1, got {xy.shape}')
+    n = len(xy)
+    t = np.broadcast_to(np.asarray(t, dtype=np.float64), (n,))
+    y = np.broadcast_to(np.asarray(y, dtype=np.float64), (n,))
+    if not (np.isfinite(xy).all() and np.isfinite(t).all() and np.isfinite(y).all()):
+        raise InvalidInput('nan', 'non-finite position, time or value')
+    return xy, t, y
+
+
+def write_snapshot(state: dict, path) -> None:
+    """``torch.save`` a snapshot atomically (a crash mid-write keeps the previous file)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.gpmap-', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def read_snapshot(path: str, kind: str):
+    """The object stored in a snapshot file (``torch.load(weights_only=True)``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: naming the file, when it is not a readable ``kind`` snapshot.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'{path}: no such snapshot file')
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as error:  # any unpickling / zip failure is a corrupt file
+        raise ValueError(f'{path}: not a readable {kind} snapshot ({error})') from error
+
+
+def check_kind(state: dict, kind: str | None) -> None:
+    """ValueError for the snapshot of another mapper class: ``kind`` names a composite
+    one (`drifting.DriftingFieldMapper`), None a `GPMapper` (whose snapshots have none)."""
+    stored = state.get('kind')
+    if stored != kind:
+        raise ValueError(f'a snapshot of a {stored or "GPMapper"}, not of a {kind or "GPMapper"}'
+                         f' (GPMapperConfig.static_background selects the model)')
+
+
+# Configuration fields that do not change a GPMapper (read by drifting.make_mapper only):
+# a snapshot saved before they existed, or with another value, restores the same model.
+_SELECTOR_FIELDS = ('static_background',)
+
+
+def config_differences(stored, config: GPMapperConfig) -> list[str]:
+    """Names of the fields in which a snapshot's stored configuration differs from
+    ``config`` (missing or extra ones included), the model selectors excepted."""
     if not isinstance(stored, dict):
         return ['(no configuration stored)']
     current = asdict(config)
-    names = [f.name for f in fields(config)]
+    names = [f.name for f in fields(config) if f.name not in _SELECTOR_FIELDS]
     differs = [n for n in names if n not in stored or stored[n] != current[n]]
-    return differs + sorted(set(stored) - set(names))
+    return differs + sorted(set(stored) - set(names) - set(_SELECTOR_FIELDS))

@@ -196,6 +196,14 @@ class Kernel(torch.nn.Module):
     def set_input_normalization(self, center: Tensor, scale: float) -> None:
         """Hook for kernels with a network of the normalised position (no-op here)."""
 
+    @torch.no_grad()
+    def warm_up(self) -> None:
+        """Compile the fused covariance now (seconds), not on the first large prediction:
+        a node calls this before it subscribes, so no input waits behind the compiler."""
+        points = torch.linspace(0.0, 100.0, 512, dtype=torch.float64)[:, None].expand(-1, 2)
+        embedded = self.embed(points)
+        self.between(embedded, embedded[:FUSED_MIN_ENTRIES // 512 + 1])
+
 
 class StationaryKernel(Kernel):
     """RBF or Matern (nu = 3/2, 5/2) kernel with one learned lengthscale [m]."""

@@ -1,11 +1,14 @@
 """Mapping node: scalar readings + odometry -> one streaming GP map per field (DESIGN.md §1).
 
 Each field (``bathymetry`` from ``sensors/sonar/depth``, ``temperature`` from
-``sensors/water/temperature``, ...) is a stamped-scalar topic and a `GPMapper` with its own
-tunables (parameters ``<field>.*``). A reading is placed at the pose interpolated at its
-stamp from ``odometry/filtered`` plus the sensor's lever arm (`PoseBuffer`); readings with
-NaN/inf, out-of-range values or no pose within the tolerance are dropped and counted on
-``diagnostics``. Placed readings are folded into the field's model in small batches.
+``sensors/water/temperature``, ...) is a stamped-scalar topic and a GP map with its own
+tunables (parameters ``<field>.*``): a `GPMapper`, or for a field with
+``temporal_timescale`` > 0 and ``static_background`` (the default) a
+`DriftingFieldMapper` (static background + fading anomaly; `mapping.make_mapper`). A
+reading is placed at the pose interpolated at its stamp from ``odometry/filtered`` plus
+the sensor's lever arm (`PoseBuffer`); readings with NaN/inf, out-of-range values or no
+pose within the tolerance are dropped and counted on ``diagnostics``. Placed readings are
+folded into the field's model in small batches.
 ``map/<field>`` (PointCloud2: x, y, mean, std per grid cell) and ``map/<field>/uncertainty``
 (OccupancyGrid, std scaled 0-100) are published, latched, at ``publish_rate`` on the node
 clock. With ``snapshot_dir`` set, every model is saved there on shutdown, and restored on
@@ -32,7 +35,8 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from sensor_msgs.msg import PointCloud2, Range, Temperature
 
-from asv_autonomy.mapping.gp import GPMapper, GPMapperConfig
+from asv_autonomy.mapping.drifting import Mapper, load_mapper, make_mapper
+from asv_autonomy.mapping.gp import GPMapperConfig
 from asv_autonomy.mapping.grid import MapGrid, MapGridConfig
 from asv_autonomy.mapping.pose_buffer import PoseBuffer, PoseBufferConfig
 from asv_autonomy.measurements import InvalidInput
@@ -140,7 +144,7 @@ class MappingNodeConfig:
 class Field:
     """One mapped field: its model, its pending batch and its publishers."""
 
-    def __init__(self, node: Node, index: int, mapper: GPMapper):
+    def __init__(self, node: Node, index: int, mapper: Mapper):
         cfg = node.config
         self.name = cfg.field_names[index]
         self.topic = cfg.field_topics[index]
@@ -170,6 +174,8 @@ class MappingNode(Node):
         for i, name in enumerate(cfg.field_names):
             mapper_config = declare_config(self, GPMapperConfig, name)
             self.fields[name] = Field(self, i, self._restore(name, mapper_config))
+            # Compile before subscribing: no reading waits behind the compiler later.
+            self.fields[name].mapper.warm_up()
         self.create_subscription(Odometry, 'odometry/filtered', self.health.guard(
             'odometry/filtered', lambda m: cv.from_odometry(m, frame_id=cfg.map_frame),
             self.on_odometry), INPUT_QOS)
@@ -185,15 +191,15 @@ class MappingNode(Node):
     def _snapshot_path(self, name: str) -> Path:
         return Path(self.config.snapshot_dir) / f'{name}{SNAPSHOT_SUFFIX}'
 
-    def _restore(self, name: str, mapper_config: GPMapperConfig) -> GPMapper:
+    def _restore(self, name: str, mapper_config: GPMapperConfig) -> Mapper:
         if not self.config.restore:
-            return GPMapper(mapper_config)
+            return make_mapper(mapper_config)
         path = self._snapshot_path(name)
         if not path.exists():
             self.get_logger().info(f'no snapshot {path}: {name} starts empty')
-            return GPMapper(mapper_config)
-        try:
-            mapper = GPMapper.load(path, mapper_config)   # other parameters: refused
+            return make_mapper(mapper_config)
+        try:   # other parameters, or a snapshot of the other mapper class: refused
+            mapper = load_mapper(path, mapper_config)
         except (OSError, ValueError) as error:
             raise ConfigError('snapshot_dir', f'cannot restore {name} from {path}: '
                                               f'{error}') from None
