@@ -154,10 +154,11 @@ def test_tiny_plume_run_writes_strict_json_and_plot(tmp_path, capsys):
     report = json.loads(out_json.read_text(), parse_constant=pytest.fail)
     assert report['settings']['benchmark']['seed'] == 1
     assert report['settings']['mapper']['temporal_timescale'] == 600.0   # config/autonomy.yaml
+    assert report['settings']['mapper']['static_background'] is True     # the default
     assert [r['t_s'] for r in report['rows']] == [30.0, 60.0]
-    assert all(r['rmse_static'] > 0 for r in report['rows'])
+    assert all(r['rmse_static'] > 0 and r['rmse_fading'] > 0 for r in report['rows'])
     # All within the 120 s warm-up: nothing to summarise, null rather than NaN.
     assert report['summary']['mean_rmse_static'] is None
     assert err.count('[asv bench plume] t ') == 2        # a progress line per evaluation
     assert out_png.stat().st_size > 20_000
-    assert 'spatio-temporal' in out
+    assert 'spatio-temporal' in out and 'fading' in out

@@ -83,8 +83,10 @@ def test_surveyed_area_grows_with_the_track():
 
 def test_summary_leaves_out_the_warm_up_and_missing_figures():
     def row(t, st, static, plume_st=math.nan, plume_static=math.nan):
+        # The fading map: the static one's figures plus 1.
         return {'t_s': t, 'rmse_spatiotemporal': st, 'rmse_static': static,
-                'plume_rmse_spatiotemporal': plume_st, 'plume_rmse_static': plume_static}
+                'plume_rmse_spatiotemporal': plume_st, 'plume_rmse_static': plume_static,
+                'rmse_fading': static + 1.0, 'plume_rmse_fading': plume_static + 1.0}
     rows = [row(60, 0.0, 9.0), row(120, math.nan, math.nan), row(180, 0.2, 0.3, 1.0, 2.0),
             row(240, 0.4, 0.3), row(300, 0.3, 0.5, 3.0, 4.0)]
     summary = summarize(rows, warmup_s=120.0)
@@ -95,6 +97,9 @@ def test_summary_leaves_out_the_warm_up_and_missing_figures():
     assert summary['fraction_spatiotemporal_lower'] == pytest.approx(2 / 3)
     assert summary['mean_plume_rmse_spatiotemporal'] == pytest.approx(2.0)
     assert summary['mean_plume_rmse_static'] == pytest.approx(3.0)
+    assert summary['mean_rmse_fading'] == pytest.approx(1.1 / 3 + 1.0)
+    assert summary['final_rmse_fading'] == 1.5
+    assert summary['mean_plume_rmse_fading'] == pytest.approx(4.0)
     assert all(math.isnan(v) for v in summarize(rows, warmup_s=300.0).values())
 
 
@@ -110,10 +115,11 @@ def test_short_survey_rows(short_survey):
     cells = [r['surveyed_cells'] for r in rows]
     assert all(b > a for a, b in zip(cells, cells[1:])), cells
     for r in rows:     # samples from the first evaluation on: finite, sane errors [degC]
-        for key in ('rmse_spatiotemporal', 'rmse_static'):
+        for key in ('rmse_spatiotemporal', 'rmse_static', 'rmse_fading'):
             assert 0.0 < r[key] < 1.0, r
         assert r['plume_cells'] <= r['surveyed_cells']
-        assert math.isnan(r['plume_rmse_static']) == (r['plume_cells'] == 0)
+        for key in ('plume_rmse_spatiotemporal', 'plume_rmse_static', 'plume_rmse_fading'):
+            assert math.isnan(r[key]) == (r['plume_cells'] == 0)
     assert list(short_survey.summary) == list(SUMMARY_KEYS)
     assert short_survey.summary['final_rmse_static'] == rows[-1]['rmse_static']
 
@@ -123,7 +129,7 @@ def test_short_survey_final_maps(short_survey):
     r = short_survey
     shape = (len(r.y), len(r.x))
     assert r.truth.shape == r.surveyed.shape == shape
-    assert set(r.means) == {'spatiotemporal', 'static'}
+    assert set(r.means) == {'spatiotemporal', 'static', 'fading'}
     land = np.isnan(r.truth)
     for mean in r.means.values():
         assert mean.shape == shape and (np.isnan(mean) == land).all()
@@ -137,11 +143,20 @@ def test_short_survey_final_maps(short_survey):
 
 
 @pytest.mark.slow
-def test_both_maps_agree_without_a_timescale():
-    """The two maps differ only by the temporal timescale: with 0 for both they agree."""
+def test_the_maps_agree_without_a_timescale():
+    """The maps differ only by the temporal timescale (and whether a static background
+    lies under the fading part): with 0 for all they are the same static GP."""
     rows = _run(120.0, 60.0, replace(MAPPER, temporal_timescale=0.0)).rows
     for r in rows:
         assert r['rmse_spatiotemporal'] == pytest.approx(r['rmse_static'], abs=1e-9)
+        assert r['rmse_fading'] == pytest.approx(r['rmse_static'], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_without_static_background_the_spatiotemporal_map_is_the_fading_one():
+    rows = _run(120.0, 60.0, replace(MAPPER, static_background=False)).rows
+    for r in rows:
+        assert r['rmse_spatiotemporal'] == pytest.approx(r['rmse_fading'], abs=1e-9)
 
 
 @pytest.mark.slow

@@ -84,7 +84,7 @@ def test_wind_statistics_and_direction():
 
 
 def test_plume_is_warm_at_the_source_and_drifts_downstream(world, current):
-    cfg = TemperatureConfig()
+    cfg = TemperatureConfig(plume_pulse_period=0.0)   # continuous release
     field = TemperatureField(cfg, current)
     sx, sy = cfg.plume_source
     u, v = current.velocity(sx, sy, 0.0)
@@ -101,15 +101,53 @@ def test_plume_is_warm_at_the_source_and_drifts_downstream(world, current):
     assert field.plume(sx + 100 * direction[0], sy + 100 * direction[1]) != before
 
 
-def test_plume_conserves_heat_away_from_shore(world):
+@pytest.mark.parametrize('duty', [1.0, 0.4])
+def test_plume_conserves_heat_away_from_shore(world, duty):
     still = CurrentField(CurrentConfig(drift=(0.0, 0.0), gyre_speed=0.0), world)
     cfg = TemperatureConfig(plume_source=(50.0, 110.0), plume_max_age=300.0,
-                            plume_diffusivity=0.5)
+                            plume_diffusivity=0.5, plume_pulse_period=200.0,
+                            plume_pulse_duty=duty)
     field = TemperatureField(cfg, still)
+    field.advance(100.0)    # in the off-phase with duty 0.4: some puffs are missing
     x, y = np.meshgrid(np.arange(-100, 200, 1.0), np.arange(-40, 260, 1.0))
     heat = field.plume(x, y).sum()  # 1 m^2 cells
     puffs = len(field._release)
-    assert heat == pytest.approx(puffs * cfg.plume_rate * cfg.plume_interval, rel=0.01)
+    # A pulsed puff carries 1 / duty of the heat: the same heat on average over a period.
+    assert heat == pytest.approx(puffs * cfg.plume_rate * cfg.plume_interval / duty, rel=0.01)
+    # Every 15 s from -195 to 90 s; pulsed: only in the on-phase [-80, 0).
+    assert puffs == (20 if duty == 1.0 else 5)
+
+
+def test_pulsed_discharge_releases_only_in_the_on_phase(world, current):
+    cfg = TemperatureConfig(plume_pulse_period=600.0)   # on the last 240 s of every 600 s
+    assert TemperatureConfig().duty_fraction == 1.0      # the default: continuous
+    field = TemperatureField(cfg, current)
+    sx, sy = cfg.plume_source
+    source = {0.0: float(field.plume(sx, sy))}
+    for t in (120.0, 500.0, 720.0, 1100.0):
+        field.advance(t)
+        source[t] = float(field.plume(sx, sy))
+        phase = np.mod(field._release, cfg.plume_pulse_period)
+        assert len(phase) and (phase >= 360.0).all(), phase
+    # Discharging (t mod 600 >= 360, and just before t = 0): warm at the outfall; between
+    # pulses it cools.
+    assert source[0.0] > 2.0 and source[500.0] > 2.0 and source[1100.0] > 2.0
+    assert source[120.0] < 0.05 * source[0.0] and source[720.0] < 0.05 * source[500.0]
+    assert [cfg.discharging(t) for t in (0.0, 359.0, 360.0, 599.0, 600.0, -15.0, -300.0)] == [
+        False, False, True, True, False, True, False]
+
+
+def test_pulsed_plume_changes_within_minutes_the_continuous_one_does_not(world, current):
+    """RMS change of the plume over the default survey area in 300 s."""
+    x, y = np.meshgrid(np.arange(-50, 151, 5.0), np.arange(40, 191, 5.0))
+    change = {}
+    for period in (0.0, 600.0):
+        field = TemperatureField(TemperatureConfig(plume_pulse_period=period), current)
+        field.advance(300.0)
+        before = field.plume(x, y)
+        field.advance(600.0)
+        change[period] = np.sqrt(np.mean((field.plume(x, y) - before) ** 2))
+    assert change[0.0] < 0.02 and change[600.0] > 0.5, change
 
 
 def test_temperature_base_field_and_grid_evaluation(world, current):
@@ -135,3 +173,25 @@ def test_temperature_base_field_and_grid_evaluation(world, current):
 def test_configs_are_validated(cls, kwargs):
     with pytest.raises(ValueError):
         cls(**kwargs)
+
+
+@pytest.mark.parametrize('kwargs, message', [
+    (dict(plume_pulse_period=-600.0), 'plume_pulse_period must be finite and >= 0'),
+    (dict(plume_pulse_period=math.inf), 'plume_pulse_period must be finite and >= 0'),
+    (dict(plume_pulse_period=math.nan), 'plume_pulse_period must be finite and >= 0'),
+    (dict(plume_pulse_duty=0.0), r'plume_pulse_duty must be in \(0, 1\]'),
+    (dict(plume_pulse_duty=1.5), r'plume_pulse_duty must be in \(0, 1\]'),
+    (dict(plume_pulse_duty=math.nan), r'plume_pulse_duty must be in \(0, 1\]'),
+    (dict(plume_pulse_period=20.0, plume_pulse_duty=0.5), 'must last at least plume_interval'),
+])
+def test_bad_pulse_parameters_are_refused_with_a_reason(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TemperatureConfig(**kwargs)
+
+
+@pytest.mark.parametrize('kwargs', [dict(plume_pulse_period=0.0),
+                                    dict(plume_pulse_duty=1.0),
+                                    dict(plume_pulse_period=0.0, plume_pulse_duty=0.1)])
+def test_continuous_release_is_period_0_or_duty_1(kwargs):
+    cfg = TemperatureConfig(**kwargs)
+    assert cfg.duty_fraction == 1.0 and all(cfg.discharging(t) for t in (0.0, 300.0, 599.0))

@@ -4,15 +4,22 @@ Protocol. One headless survey (``sim.headless.run_headless``: simulator, localiz
 the lawnmower ``BaselineController`` in one process, seeded). Every temperature reading is
 placed at the latest odometry position (readings before the first odometry are skipped)
 and folded, in time order and one update per reading (the mapping node's default
-``batch_size``), into two ``GPMapper``s of the same configuration: as given
-(spatio-temporal: its ``temporal_timescale``) and with ``temporal_timescale=0`` (static:
-all readings weigh the same however old). Every ``every_s`` simulated seconds both maps'
-means at that moment are scored against the TRUE temperature at that moment
-(``Simulator.ground_truth_field``) over the area surveyed so far: the water cells of that
-grid within ``radius_m`` of the true track so far (as ``asv report``'s ``map_rmse``), and
-over the plume part of it (cells where the plume's excess temperature exceeds
-``plume_threshold``). The question is whether forgetting old readings keeps the map
-closer to the current, drifting field than remembering them all.
+``batch_size``), into three maps of the same configuration (``MODELS``):
+
+* ``spatiotemporal``: the mapper the mapping node builds from it (``make_mapper``: with
+  ``temporal_timescale`` > 0 and ``static_background``, a static background plus a fading
+  anomaly, `drifting.DriftingFieldMapper`);
+* ``static``: a `GPMapper` with ``temporal_timescale=0`` (all readings weigh the same
+  however old);
+* ``fading``: a `GPMapper` with the configured timescale and ``static_background=False``
+  (the whole field fades: the ablation of the background).
+
+Every ``every_s`` simulated seconds the maps' means at that moment are scored against the
+TRUE temperature at that moment (``Simulator.ground_truth_field``) over the area surveyed
+so far: the water cells of that grid within ``radius_m`` of the true track so far (as
+``asv report``'s ``map_rmse``), and over the plume part of it (cells where the plume's
+excess temperature exceeds ``plume_threshold``). The question is whether forgetting old
+readings keeps the map closer to the current, drifting field than remembering them all.
 """
 from __future__ import annotations
 
@@ -33,14 +40,17 @@ from ..localization import LocalizationConfig, Localizer
 from ..planning.baseline import BaselineConfig
 from ..sim.headless import Controller, HeadlessConfig, run_headless
 from ..sim.simulator import SimConfig, Simulator
+from .drifting import Mapper, make_mapper
 from .gp import GPMapper, GPMapperConfig
 
-MODELS = ('spatiotemporal', 'static')
+MODELS = ('spatiotemporal', 'static', 'fading')
 ROW_KEYS = ('t_s', 'n_samples', 'surveyed_cells', 'plume_cells', 'rmse_spatiotemporal',
-            'rmse_static', 'plume_rmse_spatiotemporal', 'plume_rmse_static')
+            'rmse_static', 'rmse_fading', 'plume_rmse_spatiotemporal', 'plume_rmse_static',
+            'plume_rmse_fading')
 SUMMARY_KEYS = ('mean_rmse_spatiotemporal', 'mean_rmse_static', 'final_rmse_spatiotemporal',
                 'final_rmse_static', 'fraction_spatiotemporal_lower',
-                'mean_plume_rmse_spatiotemporal', 'mean_plume_rmse_static')
+                'mean_plume_rmse_spatiotemporal', 'mean_plume_rmse_static', 'mean_rmse_fading',
+                'final_rmse_fading', 'mean_plume_rmse_fading')
 _PLOT_MARGIN_M = 20.0   # map panels: the track's bounding box plus this
 
 
@@ -57,6 +67,10 @@ class PlumeBenchConfig:
             (all of them in a mission this short: the summary is NaN).
         radius_m: [m] cells this close to the true track are surveyed.
         plume_threshold: [degC] plume excess temperature above which a cell is plume.
+        pulse_period, pulse_duty: the outfall's duty cycle in the simulator
+            (``TemperatureConfig.plume_pulse_*``): by default a plume that drifts within
+            the mission (the simulator's default, a continuous release, barely changes in
+            an hour: nothing to track); period 0 = continuous.
     """
 
     seed: int = 0
@@ -65,6 +79,8 @@ class PlumeBenchConfig:
     warmup_s: float = 120.0
     radius_m: float = SURVEYED_RADIUS_M
     plume_threshold: float = 0.1
+    pulse_period: float = 600.0
+    pulse_duty: float = 0.4
 
     def __post_init__(self):
         if not (isinstance(self.seed, int) and self.seed >= 0):
@@ -90,7 +106,7 @@ class PlumeBenchResult:
         summary: keys ``SUMMARY_KEYS``, see `summarize`.
         x, y: [m] axes of the map panels' grid (the track's bounding box plus a margin).
         truth: [degC] true temperature at the end, NaN on land.
-        means: model name -> [degC] its map mean at the end, NaN on land.
+        means: model name (``MODELS``) -> [degC] its map mean at the end, NaN on land.
         surveyed: the surveyed cells at the end.
         track: [m] the true track.
 
@@ -154,9 +170,9 @@ def map_errors(predict: Callable[[np.ndarray], np.ndarray], xy: np.ndarray,
 
 def summarize(rows: list[dict], warmup_s: float) -> dict:
     """Summary of the evaluations after ``warmup_s``: mean and final RMSE of each model,
-    the fraction of evaluations where the spatio-temporal map is the more accurate one
-    (both finite), and the mean plume RMSEs (over evaluations with plume cells). NaN where
-    nothing qualifies."""
+    the fraction of evaluations where the spatio-temporal map is more accurate than the
+    static one (both finite), and the mean plume RMSEs (over evaluations with plume
+    cells). NaN where nothing qualifies."""
     late = [r for r in rows if r['t_s'] > warmup_s]
 
     def mean(key: str) -> float:
@@ -165,38 +181,49 @@ def summarize(rows: list[dict], warmup_s: float) -> dict:
 
     both = [r for r in late
             if math.isfinite(r['rmse_spatiotemporal']) and math.isfinite(r['rmse_static'])]
+    def final(key: str) -> float:
+        return late[-1][key] if late else math.nan
+
     return {
         'mean_rmse_spatiotemporal': mean('rmse_spatiotemporal'),
         'mean_rmse_static': mean('rmse_static'),
-        'final_rmse_spatiotemporal': late[-1]['rmse_spatiotemporal'] if late else math.nan,
-        'final_rmse_static': late[-1]['rmse_static'] if late else math.nan,
+        'final_rmse_spatiotemporal': final('rmse_spatiotemporal'),
+        'final_rmse_static': final('rmse_static'),
         'fraction_spatiotemporal_lower': (
             sum(r['rmse_spatiotemporal'] < r['rmse_static'] for r in both) / len(both)
             if both else math.nan),
         'mean_plume_rmse_spatiotemporal': mean('plume_rmse_spatiotemporal'),
         'mean_plume_rmse_static': mean('plume_rmse_static'),
+        'mean_rmse_fading': mean('rmse_fading'),
+        'final_rmse_fading': final('rmse_fading'),
+        'mean_plume_rmse_fading': mean('plume_rmse_fading'),
     }
 
 
 def run_plume_benchmark(config: PlumeBenchConfig, controller: Controller,
                         mapper: GPMapperConfig, loop: HeadlessConfig = HeadlessConfig(),
                         progress: Callable[[dict], None] | None = None) -> PlumeBenchResult:
-    """One survey with both maps, scored every ``config.every_s`` (module docstring).
+    """One survey with the three maps, scored every ``config.every_s`` (module docstring).
 
     Args:
         config: the benchmark's settings.
         controller: a fresh controller driving the boat (the lawnmower
             ``BaselineController`` as the controller node configures it).
         mapper: the spatio-temporal map's configuration (the mapping node's temperature
-            field); the static map is the same with ``temporal_timescale=0``.
+            field); the static and fading maps are `GPMapper`s of the same with
+            ``temporal_timescale=0`` and with ``static_background=False``.
         loop: the closed loop's rates (as the nodes have them); its duration is replaced
             by ``config.duration``.
         progress: called with each row as it is measured.
     """
-    sim = Simulator(SimConfig(seed=config.seed))
+    defaults = SimConfig()
+    temperature = replace(defaults.temperature, plume_pulse_period=config.pulse_period,
+                          plume_pulse_duty=config.pulse_duty)
+    sim = Simulator(replace(defaults, seed=config.seed, temperature=temperature))
     localizer = Localizer(LocalizationConfig(datum=sim.config.datum))
-    mappers = {'spatiotemporal': GPMapper(mapper),
-               'static': GPMapper(replace(mapper, temporal_timescale=0.0))}
+    mappers = {'spatiotemporal': make_mapper(mapper),
+               'static': GPMapper(replace(mapper, temporal_timescale=0.0)),
+               'fading': GPMapper(replace(mapper, static_background=False))}
     grid_x, grid_y, truth = sim.ground_truth_field('temperature')
     water = np.isfinite(truth)
     cells = np.column_stack([grid_x[water], grid_y[water]])
@@ -237,10 +264,10 @@ def run_plume_benchmark(config: PlumeBenchConfig, controller: Controller,
                        water, track)
 
 
-def _final_maps(sim: Simulator, mappers: dict[str, GPMapper], rows: list[dict],
+def _final_maps(sim: Simulator, mappers: dict[str, Mapper], rows: list[dict],
                 summary: dict, surveyed: np.ndarray, water: np.ndarray,
                 track: np.ndarray) -> PlumeBenchResult:
-    """The result with the truth and both maps at the end, cropped to the track."""
+    """The result with the truth and the maps at the end, cropped to the track."""
     grid_x, grid_y, truth = sim.ground_truth_field('temperature')
     low, high = track.min(axis=0) - _PLOT_MARGIN_M, track.max(axis=0) + _PLOT_MARGIN_M
     cols = (grid_x[0] >= low[0]) & (grid_x[0] <= high[0])
@@ -281,8 +308,8 @@ def settings_dict(config: PlumeBenchConfig, controller: BaselineConfig,
 
 
 def plot(path: Path, result: PlumeBenchResult, warmup_s: float) -> None:
-    """RMSE against time of both maps (plume-only dashed), and the truth and both means
-    at the end with the track."""
+    """RMSE against time of the maps (plume-only dashed), and the truth and the means at
+    the end with the track."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -291,7 +318,7 @@ def plot(path: Path, result: PlumeBenchResult, warmup_s: float) -> None:
     top, bottom = figure.subfigures(2, 1, height_ratios=(1, 1.2))
     ax = top.subplots()
     t = np.array([r['t_s'] for r in result.rows])
-    for name, colour in zip(MODELS, ('tab:blue', 'tab:orange')):
+    for name, colour in zip(MODELS, ('tab:blue', 'tab:orange', 'tab:green')):
         ax.plot(t, [r[f'rmse_{name}'] for r in result.rows], color=colour,
                 label=f'{name}: surveyed area')
         ax.plot(t, [r[f'plume_rmse_{name}'] for r in result.rows], color=colour, ls='--',
@@ -303,9 +330,10 @@ def plot(path: Path, result: PlumeBenchResult, warmup_s: float) -> None:
     ax.legend(fontsize=8)
     s = result.summary
     ax.set_title(f'mean RMSE after warm-up: spatio-temporal {s["mean_rmse_spatiotemporal"]:.3f}'
-                 f', static {s["mean_rmse_static"]:.3f} degC; spatio-temporal lower in '
+                 f', static {s["mean_rmse_static"]:.3f}, fading {s["mean_rmse_fading"]:.3f} '
+                 f'degC; spatio-temporal lower than static in '
                  f'{s["fraction_spatiotemporal_lower"]:.0%} of evaluations')
-    panels = bottom.subplots(1, 3, sharex=True, sharey=True)
+    panels = bottom.subplots(1, 4, sharex=True, sharey=True)
     finite = result.truth[np.isfinite(result.truth)]
     low, high = np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0)
     half = 0.5 * (result.x[1] - result.x[0]) if len(result.x) > 1 else 0.5
@@ -313,7 +341,8 @@ def plot(path: Path, result: PlumeBenchResult, warmup_s: float) -> None:
     for ax, values, title in ((panels[0], result.truth, 'truth at the end'),
                               (panels[1], result.means['spatiotemporal'],
                                'spatio-temporal mean'),
-                              (panels[2], result.means['static'], 'static mean')):
+                              (panels[2], result.means['static'], 'static mean'),
+                              (panels[3], result.means['fading'], 'fading mean')):
         image = ax.imshow(values, origin='lower', extent=extent, cmap='inferno', vmin=low,
                           vmax=high)
         ax.contour(result.x, result.y, result.surveyed.astype(float), levels=[0.5],
@@ -336,6 +365,7 @@ def print_progress(row: dict) -> None:
         return f'{value:7.3f}' if math.isfinite(value) else '    nan'
     print(f'[asv bench plume] t {row["t_s"]:6.0f} s  samples {row["n_samples"]:5d}  '
           f'cells {row["surveyed_cells"]:5d}  rmse st {f(row["rmse_spatiotemporal"])} '
-          f'static {f(row["rmse_static"])}  plume ({row["plume_cells"]} cells) st '
-          f'{f(row["plume_rmse_spatiotemporal"])} static {f(row["plume_rmse_static"])}',
+          f'static {f(row["rmse_static"])} fading {f(row["rmse_fading"])}  plume '
+          f'({row["plume_cells"]} cells) st {f(row["plume_rmse_spatiotemporal"])} static '
+          f'{f(row["plume_rmse_static"])} fading {f(row["plume_rmse_fading"])}',
           file=sys.stderr, flush=True)

@@ -191,11 +191,23 @@ class TemperatureConfig:
 
     Base: ``surface_temperature + shallow_warming * exp(-depth / shallow_depth_scale)
     + gradient . (x, y)`` (shallow water warms more). Plume: Gaussian puffs of excess
-    heat released every ``plume_interval`` s at ``plume_source``, advected by the current
-    and spreading by diffusion (sigma^2 = initial_sigma^2 + 2 K age); each puff carries
-    ``plume_rate * plume_interval`` [degC m^2] (a depth-averaged 2-D release), so the
-    excess temperature near the outfall is a few degC and fades downstream. Puffs older
-    than ``plume_max_age`` are dropped; the plume is spun up over that age before t = 0.
+    heat (a depth-averaged 2-D release) every ``plume_interval`` s at ``plume_source``,
+    advected by the current and spreading by diffusion (sigma^2 = initial_sigma^2 + 2 K
+    age), so the excess temperature near the outfall is a few degC and fades downstream.
+    Puffs older than ``plume_max_age`` are dropped; the plume is spun up over that age
+    before t = 0.
+
+    Optionally (``plume_pulse_period`` > 0; the default is a continuous release, whose
+    plume changes only with the tidal current, over hours) the outfall is a cooling-water
+    discharge on a duty cycle (``asv bench plume`` runs one): it releases only during the
+    last ``plume_pulse_duty`` of every ``plume_pulse_period`` (periods end at t = 0, P,
+    2P, ...: at t = 0 a fresh warm patch leaves the outfall), so the plume is a train of
+    warm patches carried downstream by the current (about 0.25 m/s at the default source:
+    patches ~60 m long, 150 m apart, each passing a point in about 4 minutes) and the
+    field changes within a survey. Each puff carries
+    ``plume_rate * plume_interval / plume_pulse_duty`` [degC m^2], so ``plume_rate`` is
+    the time-averaged release and the pulsed plume holds as much heat as a continuous
+    one. ``plume_pulse_period`` 0 or ``plume_pulse_duty`` 1: continuous release.
 
     Args:
         surface_temperature: [degC] over deep water at the map origin.
@@ -203,8 +215,11 @@ class TemperatureConfig:
         shallow_depth_scale: [m] e-folding depth of the shallow warming.
         gradient: [degC/m] (east, north) horizontal gradient.
         plume_source: [m] (x, y) of the discharge.
-        plume_rate: [degC m^2/s] excess heat release rate.
-        plume_interval: [s] time between puffs.
+        plume_rate: [degC m^2/s] time-averaged excess heat release rate.
+        plume_interval: [s] time between puffs (while discharging).
+        plume_pulse_period: [s] period of the discharge's duty cycle; 0 = continuous.
+        plume_pulse_duty: fraction of each period the outfall discharges, in (0, 1];
+            1 = continuous. The on-phase must last at least ``plume_interval``.
         plume_initial_sigma: [m] puff size at release.
         plume_diffusivity: [m^2/s] horizontal eddy diffusivity K.
         plume_max_age: [s] puffs older than this are dropped.
@@ -218,6 +233,8 @@ class TemperatureConfig:
     plume_source: tuple[float, ...] = (-10.0, 90.0)
     plume_rate: float = 25.0
     plume_interval: float = 15.0
+    plume_pulse_period: float = 0.0
+    plume_pulse_duty: float = 0.4
     plume_initial_sigma: float = 3.0
     plume_diffusivity: float = 1.0
     plume_max_age: float = 1500.0
@@ -232,6 +249,34 @@ class TemperatureConfig:
                 raise ValueError(f'TemperatureConfig.{name} must be > 0')
         if not (self.plume_rate >= 0.0 and self.plume_diffusivity >= 0.0):
             raise ValueError('plume_rate and plume_diffusivity must be >= 0')
+        if not (math.isfinite(self.plume_pulse_period) and self.plume_pulse_period >= 0.0):
+            raise ValueError('TemperatureConfig.plume_pulse_period must be finite and >= 0 '
+                             f'(0 = continuous), got {self.plume_pulse_period}')
+        if not 0.0 < self.plume_pulse_duty <= 1.0:
+            raise ValueError('TemperatureConfig.plume_pulse_duty must be in (0, 1] (the '
+                             f'discharging fraction of a period), got {self.plume_pulse_duty}')
+        on_phase = self.plume_pulse_duty * self.plume_pulse_period
+        if self.duty_fraction < 1.0 and on_phase < self.plume_interval:
+            raise ValueError(
+                f'TemperatureConfig: the on-phase (plume_pulse_duty * plume_pulse_period = '
+                f'{on_phase:g} s) must last at least plume_interval '
+                f'({self.plume_interval:g} s), else some pulses release nothing')
+
+    @property
+    def duty_fraction(self) -> float:
+        """Fraction of the time the outfall discharges (1: continuous release)."""
+        return self.plume_pulse_duty if self.plume_pulse_period > 0.0 else 1.0
+
+    def discharging(self, t: float) -> bool:
+        """Whether the outfall releases at time t [s] (in the on-phase, the end of its
+        period)."""
+        if self.duty_fraction == 1.0:
+            return True
+        # A little slack so that a release time accumulated in floats just below a phase
+        # boundary counts as on the boundary, as intended.
+        period = self.plume_pulse_period
+        phase = (t + 1e-9) % period
+        return phase >= period - self.plume_pulse_duty * period
 
 
 class TemperatureField:
@@ -260,9 +305,10 @@ class TemperatureField:
         while self._time + c.plume_advect_dt <= t + 1e-9:
             t0, h = self._time, c.plume_advect_dt
             while self._next_release <= t0 + 1e-9:
-                self._release = np.append(self._release, self._next_release)
-                self._px = np.append(self._px, c.plume_source[0])
-                self._py = np.append(self._py, c.plume_source[1])
+                if c.discharging(self._next_release):
+                    self._release = np.append(self._release, self._next_release)
+                    self._px = np.append(self._px, c.plume_source[0])
+                    self._py = np.append(self._py, c.plume_source[1])
                 self._next_release += c.plume_interval
             # Midpoint (RK2) advection of every puff centre.
             u, v = self.current.velocity(self._px, self._py, t0)
@@ -280,7 +326,7 @@ class TemperatureField:
         x, y = np.asarray(x, float), np.asarray(y, float)
         var = c.plume_initial_sigma ** 2 + 2.0 * c.plume_diffusivity * (self._time
                                                                        - self._release)
-        mass = c.plume_rate * c.plume_interval / (2.0 * math.pi * var)
+        mass = c.plume_rate * c.plume_interval / (c.duty_fraction * 2.0 * math.pi * var)
         out = np.zeros(np.broadcast(x, y).shape)
         flat_x, flat_y, flat_out = (np.broadcast_to(x, out.shape).reshape(-1),
                                     np.broadcast_to(y, out.shape).reshape(-1),
