@@ -42,6 +42,10 @@ def register(subparsers) -> None:
     seg.add_argument('--batch', type=int, default=16, metavar='B',
                      help='images per step (default %(default)s)')
     seg.add_argument('--lr', type=float, default=2e-3, help='learning rate (default %(default)s)')
+    seg.add_argument('--waterline-band', type=float, default=None, metavar='H',
+                     help='thickness (image heights) of the shore\'s and the water\'s bands '
+                     'along the waterline in the objective; 0 = none, for a first, coarse '
+                     'stage (default: TrainConfig.waterline_fringe, 0.04)')
     seg.add_argument('--seed', type=int, default=0, metavar='S',
                      help='seed of weights, data and augmentation (default %(default)s)')
     seg.add_argument('--init', type=Path, default=None, metavar='PATH',
@@ -167,6 +171,8 @@ def run_segmentation(args) -> int:
 
     if args.steps < 0 or args.sim_frames < 0 or args.batch < 1 or args.threads < 1:
         raise CliError('--steps and --sim-frames must be >= 0, --batch and --threads >= 1')
+    if args.waterline_band is not None and not args.waterline_band >= 0.0:
+        raise CliError(f'--waterline-band must be >= 0, got {args.waterline_band}')
     seeds = _seed_range(args.sim_seeds)
     if args.out.suffix == '' or args.out.is_dir():
         raise CliError(f'--out must be a file path (e.g. model.pt), got {args.out}')
@@ -204,8 +210,9 @@ def run_segmentation(args) -> int:
                                    width, height, seed=args.seed, progress=rendered)
     if not (len(sim) or len(real) or len(labelled)):
         raise CliError('no training data: give --sim-frames > 0, --images or --labelled')
+    band = {} if args.waterline_band is None else {'waterline_fringe': args.waterline_band}
     tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed,
-                     sim_frames=args.sim_frames, sim_seeds=seeds, threads=args.threads)
+                     sim_frames=args.sim_frames, sim_seeds=seeds, threads=args.threads, **band)
     last = {}
 
     def progress(report):
@@ -249,6 +256,8 @@ def _argv_of(args) -> list[str]:
         words += ['--labelled', str(args.labelled)]
     words += ['--steps', str(args.steps), '--batch', str(args.batch), '--lr', str(args.lr),
               '--seed', str(args.seed)]
+    if args.waterline_band is not None:
+        words += ['--waterline-band', str(args.waterline_band)]
     if args.init:
         words += ['--init', str(args.init)]
     words += ['--out', str(args.out)]
