@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from asv_autonomy.mapping import kernels
 from asv_autonomy.mapping.kernels import (AttentiveKernel, StationaryKernel, make_kernel,
                                           ou_correlation)
 
@@ -136,42 +135,3 @@ def test_attentive_kernel_is_psd_on_many_random_inputs():
         with torch.no_grad():
             K = kernel(x, x)
         assert torch.linalg.eigvalsh(K).min() >= -1e-10
-
-
-@pytest.mark.parametrize('name', ['attentive', 'rbf', 'matern32', 'matern52'])
-def test_large_matrices_take_the_compiled_path_and_agree(name, monkeypatch):
-    kernel = make_kernel(name, 15.0)
-    generator = torch.Generator().manual_seed(3)
-    x1 = torch.rand(400, 2, generator=generator, dtype=torch.float64) * 200.0
-    x2 = torch.rand(170, 2, generator=generator, dtype=torch.float64) * 200.0
-    x2[0] = x1[0]                                        # a zero distance (Matern's sqrt)
-    with torch.no_grad():
-        e1, e2 = kernel.embed(x1), kernel.embed(x2)
-        monkeypatch.setattr(kernels, 'FUSED_MIN_ENTRIES', 1)
-        fused = kernel.between(e1, e2)
-        monkeypatch.setattr(kernels, 'FUSED_MIN_ENTRIES', 10 ** 12)
-        eager = kernel.between(e1, e2)
-    torch.testing.assert_close(fused, eager, rtol=0.0, atol=1e-11)
-    # With gradients (hyperparameter adaptation) the eager autograd path runs.
-    monkeypatch.setattr(kernels, 'FUSED_MIN_ENTRIES', 1)
-    assert kernel.between(e1, e2).requires_grad
-
-
-def test_a_failing_compiler_falls_back_to_eager(monkeypatch, caplog):
-    def broken(function, **_):
-        def fail(*args):
-            raise RuntimeError('no C++ compiler')
-        return fail
-    monkeypatch.setattr(torch, 'compile', broken)
-    fused = kernels._Fused(kernels._stationary_matrix)
-    e = torch.rand(30, 2, dtype=torch.float64)
-    out = fused(e, e, torch.tensor(2.0, dtype=torch.float64), 'rbf')
-    torch.testing.assert_close(out, 2.0 * torch.exp(-0.5 * kernels.squared_distance(e, e)))
-    assert 'no C++ compiler' in caplog.text
-    assert fused(e, e, torch.tensor(1.0, dtype=torch.float64), 'rbf').shape == (30, 30)
-
-
-def test_warm_up_compiles_before_the_first_large_matrix():
-    kernel = make_kernel('matern52', 10.0)
-    kernel.warm_up()
-    assert kernels._STATIONARY_MATRIX._call is not None     # compiled (or the eager fallback)

@@ -151,10 +151,6 @@ class DriftingFieldMapper:
         mean_h, std_h = self.anomaly.predict(xy, t)
         return mean_g + mean_h, np.sqrt(std_g ** 2 + std_h ** 2)
 
-    def warm_up(self) -> None:
-        """Compile the kernel's fused covariance now (both parts share the kernel kind)."""
-        self.background.warm_up()
-
     def variance_reduction(self, candidates, targets=None) -> np.ndarray:
         """Expected reduction of the field's mean latent variance over ``targets`` if a
         measurement were taken at each candidate (or candidate set), now.

@@ -306,11 +306,6 @@ class GPMapper:
             var += self._noise_var()
         return (self._mu + self._scale * mean).numpy(), (self._scale * var.sqrt()).numpy()
 
-    def warm_up(self) -> None:
-        """Compile the kernel's fused covariance now (`kernels.Kernel.warm_up`)."""
-        with torch_threads(self.config.num_threads):
-            self.kernel.warm_up()
-
     def variance_reduction(self, candidates, targets=None) -> np.ndarray:
         """Expected reduction of the field's mean latent variance over ``targets`` if a
         measurement were taken at each candidate (or each candidate set, jointly), now.

@@ -27,20 +27,12 @@ overfits); the mapper lifts it when its inducing resolution coarsens (`lift_ladd
 """
 from __future__ import annotations
 
-import logging
 import math
-from typing import Callable
 
 import torch
 from torch import Tensor
 
 KERNELS = ('attentive', 'rbf', 'matern32', 'matern52')
-# Covariance matrices with at least this many entries are computed by a compiled, fused
-# kernel (one pass over the matrix instead of one per elementwise op); smaller ones eagerly
-# (not worth a compilation, and sizes 0/1 would each compile their own specialisation).
-FUSED_MIN_ENTRIES = 1 << 16
-
-logger = logging.getLogger(__name__)
 
 
 def squared_distance(x1: Tensor, x2: Tensor) -> Tensor:
@@ -57,76 +49,6 @@ def squared_distance(x1: Tensor, x2: Tensor) -> Tensor:
     """
     d2 = (x1 * x1).sum(-1)[:, None] + (x2 * x2).sum(-1)[None, :] - 2.0 * (x1 @ x2.T)
     return d2.clamp_min(0.0)
-
-
-def _pairwise_d2(x1: Tensor, x2: Tensor) -> Tensor:
-    """Squared distances by differences (exact near zero; fused when compiled).
-
-    Shapes: x1: (n1, 2), x2: (n2, 2) -> (n1, n2)
-    """
-    dx = x1[:, None, 0] - x2[None, :, 0]
-    dy = x1[:, None, 1] - x2[None, :, 1]
-    return dx * dx + dy * dy
-
-
-def _attentive_matrix(e1: Tensor, e2: Tensor, inv_longest: Tensor, amplitude: Tensor,
-                      levels: int) -> Tensor:
-    """`AttentiveKernel.between` as one expression (see there), for ``torch.compile``.
-
-    Shapes: e1: (n1, 2 + 2L), e2: (n2, 2 + 2L), inv_longest, amplitude: () -> (n1, n2)
-    """
-    members = e1[:, 2 + levels:] @ e2[:, 2 + levels:].T
-    rho = torch.exp(-0.5 * _pairwise_d2(e1[:, :2] * inv_longest, e2[:, :2] * inv_longest))
-    mix = rho * e1[:, 2, None] * e2[None, :, 2]
-    for i in range(1, levels):
-        rho = rho * rho
-        rho = rho * rho  # next level: half the lengthscale
-        mix = mix + rho * e1[:, 2 + i, None] * e2[None, :, 2 + i]
-    return amplitude * mix * members
-
-
-def _stationary_matrix(e1: Tensor, e2: Tensor, amplitude: Tensor, kind: str) -> Tensor:
-    """`StationaryKernel.between` as one expression, for ``torch.compile``.
-
-    Shapes: e1: (n1, 2), e2: (n2, 2), amplitude: () -> (n1, n2)
-    """
-    d2 = _pairwise_d2(e1, e2)
-    if kind == 'rbf':
-        return amplitude * torch.exp(-0.5 * d2)
-    s = math.sqrt(3.0 if kind == 'matern32' else 5.0) * torch.sqrt(d2)
-    poly = 1.0 + s if kind == 'matern32' else 1.0 + s + s * s / 3.0
-    return amplitude * poly * torch.exp(-s)
-
-
-class _Fused:
-    """A covariance expression compiled on first use (shapes dynamic), eager if the
-    compiler is unavailable or fails (e.g. no C++ compiler on the boat's computer)."""
-
-    def __init__(self, function: Callable[..., Tensor]):
-        self.eager = function
-        self._call: Callable[..., Tensor] | None = None
-
-    def __call__(self, *args) -> Tensor:
-        if self._call is None:
-            self._call = torch.compile(self.eager, dynamic=True)
-        try:
-            return self._call(*args)
-        except Exception as error:  # noqa: BLE001 - any compiler failure: run eagerly
-            if self._call is self.eager:
-                raise
-            logger.warning('torch.compile of the %s covariance failed (%s); computing it '
-                           'eagerly', self.eager.__name__, error)
-            self._call = self.eager
-            return self._call(*args)
-
-
-_ATTENTIVE_MATRIX = _Fused(_attentive_matrix)
-_STATIONARY_MATRIX = _Fused(_stationary_matrix)
-
-
-def _fuse(e1: Tensor, e2: Tensor) -> bool:
-    """Whether to use the compiled path: large, no autograd (adaptation needs gradients)."""
-    return not torch.is_grad_enabled() and len(e1) * len(e2) >= FUSED_MIN_ENTRIES
 
 
 def ou_correlation(dt: Tensor, timescale: float) -> Tensor:
@@ -196,14 +118,6 @@ class Kernel(torch.nn.Module):
     def set_input_normalization(self, center: Tensor, scale: float) -> None:
         """Hook for kernels with a network of the normalised position (no-op here)."""
 
-    @torch.no_grad()
-    def warm_up(self) -> None:
-        """Compile the fused covariance now (seconds), not on the first large prediction:
-        a node calls this before it subscribes, so no input waits behind the compiler."""
-        points = torch.linspace(0.0, 100.0, 512, dtype=torch.float64)[:, None].expand(-1, 2)
-        embedded = self.embed(points)
-        self.between(embedded, embedded[:FUSED_MIN_ENTRIES // 512 + 1])
-
 
 class StationaryKernel(Kernel):
     """RBF or Matern (nu = 3/2, 5/2) kernel with one learned lengthscale [m]."""
@@ -227,8 +141,6 @@ class StationaryKernel(Kernel):
 
     def between(self, e1: Tensor, e2: Tensor) -> Tensor:
         """Shapes: e1: (n1, 2), e2: (n2, 2) -> (n1, n2)"""
-        if _fuse(e1, e2):
-            return _STATIONARY_MATRIX(e1, e2, self.amplitude, self.kind)
         d2 = squared_distance(e1, e2)
         if self.kind == 'rbf':
             return self.amplitude * torch.exp(-0.5 * d2)
@@ -331,8 +243,6 @@ class AttentiveKernel(Kernel):
     def between(self, e1: Tensor, e2: Tensor) -> Tensor:
         """Shapes: e1: (n1, 2 + 2L), e2: (n2, 2 + 2L) -> (n1, n2)"""
         L = self.num_lengthscales
-        if _fuse(e1, e2):
-            return _ATTENTIVE_MATRIX(e1, e2, 1.0 / self.lengthscales[0], self.amplitude, L)
         w1, w2 = e1[:, 2:2 + L].T.contiguous(), e2[:, 2:2 + L].T.contiguous()  # (L, n)
         members = e1[:, 2 + L:] @ e2[:, 2 + L:].T
         longest = self.lengthscales[0]

@@ -172,8 +172,6 @@ class MappingNode(Node):
         for i, name in enumerate(cfg.field_names):
             mapper_config = declare_config(self, GPMapperConfig, name)
             self.fields[name] = Field(self, i, self._restore(name, mapper_config))
-            # Compile before subscribing: no reading waits behind the compiler later.
-            self.fields[name].mapper.warm_up()
         self.create_subscription(Odometry, 'odometry/filtered', self.health.guard(
             'odometry/filtered', lambda m: cv.from_odometry(m, frame_id=cfg.map_frame),
             self.on_odometry), INPUT_QOS)
