@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from asv_autonomy.cli.common import CliError, strict_json
+from asv_autonomy.cli.common import CliError
+from asv_autonomy.jsonio import strict_json
 
 
 def register(subparsers) -> None:

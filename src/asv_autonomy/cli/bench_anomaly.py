@@ -37,7 +37,8 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from asv_autonomy.cli.common import CliError, strict_json
+from asv_autonomy.cli.common import CliError
+from asv_autonomy.jsonio import strict_json
 
 TRAIN_SEEDS = range(100, 112)
 LABELLED_SEEDS = range(300, 302)

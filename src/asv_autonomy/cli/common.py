@@ -17,16 +17,3 @@ def with_fastdds_profile(environ: dict) -> dict:
         if profile.is_file():
             environ = dict(environ, **{FASTDDS_PROFILE_VARIABLE: str(profile)})
     return environ
-
-
-def strict_json(value):
-    """``value`` (nested dicts / lists) with NaN and inf floats as None: strict JSON's null
-    for figures that do not apply."""
-    import math
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: strict_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [strict_json(v) for v in value]
-    return value

@@ -15,6 +15,7 @@ import numpy as np
 from asv_autonomy import bagio
 from asv_autonomy.anomaly.mission import faults_from_reports, mission_anomalies
 from asv_autonomy.cli.common import CliError
+from asv_autonomy.mapping.grid import SURVEYED_RADIUS_M
 
 GROUND_TRUTH_ODOMETRY = 'sim/ground_truth/odometry'
 FILTERED_ODOMETRY = 'odometry/filtered'
@@ -34,8 +35,6 @@ MASK_PAIRING_WINDOW_S = 10.0
 MAP_PREFIX = 'map/'
 # A survey waypoint counts as visited when the true track passed this close [m].
 VISIT_RADIUS_M = 5.0
-# Truth grid points this close to the true track [m] make the surveyed area of `map_rmse`.
-SURVEYED_RADIUS_M = 15.0
 UPDATE_P95_SUFFIX = '/update_ms_p95'
 # The contract topic each default map field is built from (raw readings shown when the bag
 # has no truth, e.g. a replayed real log).

@@ -7,6 +7,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+# Truth grid points this close to the true track [m] make the surveyed area a map is scored
+# over (the mission report's `map_rmse`, the plume benchmark).
+SURVEYED_RADIUS_M = 15.0
+
 
 @dataclass(frozen=True)
 class MapGridConfig:

@@ -34,14 +34,14 @@ from typing import Callable
 import numpy as np
 from scipy.spatial import cKDTree
 
-from ..cli.common import strict_json
-from ..cli.report import SURVEYED_RADIUS_M
+from ..jsonio import strict_json
 from ..localization import LocalizationConfig, Localizer
 from ..planning.baseline import BaselineConfig
 from ..sim.headless import Controller, HeadlessConfig, run_headless
 from ..sim.simulator import SimConfig, Simulator
 from .drifting import Mapper, make_mapper
 from .gp import GPMapper, GPMapperConfig
+from .grid import SURVEYED_RADIUS_M
 
 MODELS = ('spatiotemporal', 'static', 'fading')
 ROW_KEYS = ('t_s', 'n_samples', 'surveyed_cells', 'plume_cells', 'rmse_spatiotemporal',
