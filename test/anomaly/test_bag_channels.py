@@ -118,6 +118,29 @@ def test_series_from_bag_channels_and_labels_from_diagnostics(bag):
     assert set(series.fault_channel[~expected]) == {''}
 
 
+def test_a_recorder_on_the_wall_clock_stamps_commands_by_the_recorded_clock(tmp_path):
+    """``asv sim run`` records at wall time while stamps are simulated time: the
+    header-less thrust commands take the newest ``/clock`` as their time, as the node
+    stamps them by its clock."""
+    wall = 1_800_000_000.0 - START            # years after the simulated start
+    messages = []
+    for topic, msgtype, log_ns, raw in _messages(with_nan_depth=False):
+        if topic == '/sensors/imu/data':      # 20 Hz: the simulator's clock with it
+            clock = T['rosgraph_msgs/msg/Clock'](clock=T['builtin_interfaces/msg/Time'](
+                sec=log_ns // 10**9, nanosec=log_ns % 10**9))
+            messages.append(('/clock', clock.__msgtype__, log_ns + int(wall * 1e9) - 1,
+                             bagio.serialize(clock, clock.__msgtype__)))
+        messages.append((topic, msgtype, log_ns + int(wall * 1e9), raw))
+    path = tmp_path / 'bag'
+    bagio.write_bag(path, messages)
+    series, _ = bc.series_from_bag(path)
+    settled = series.times - START > 5.0
+    for name in ('thrust_left', 'thrust_left_residual', 'thrust_common_residual'):
+        column = series.values[:, series.channels.index(name)]
+        assert np.isfinite(column[settled]).all(), name
+    assert series.values[settled, series.channels.index('thrust_left')] == pytest.approx(12.0)
+
+
 def test_labels_json_wins_and_dataset_folder(bag):
     labels = {'faults': [{'type': 'sonar_spurious', 'channel': 'sonar', 'onset': START + 10.0,
                           'end': START + 12.0, 'params': {}}]}

@@ -1,7 +1,10 @@
 """Detector channels from a recorded bag (and labelled ``asv sim faults`` datasets).
 
 Messages are read with :mod:`asv_autonomy.bagio` (rosbags, no rclpy), reduced to plain
-samples stamped by their header, and turned into channels by
+samples stamped by their header (the thrust commands, which have none, by the ROS time
+at which they were recorded: the newest ``/clock`` before them when the bag has one, as
+the node stamps them by its clock at arrival; else the log time), and turned into
+channels by
 :class:`.channels.BoatChannelBuilder` - the same code the node runs. Ground truth comes
 from ``labels.json`` next to the bag (``asv sim faults`` writes it) or, without one, from
 the ``/sim/faults`` diagnostics the simulator publishes while a fault is active.
@@ -36,6 +39,7 @@ TOPICS = {
     'thrust_right': '/thrusters/right/thrust',
     'faults': '/sim/faults',
 }
+CLOCK_TOPIC = '/clock'
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,9 @@ def _stamp(msg) -> float:
     return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
 
 
-def _add(builder: BoatChannelBuilder, source: str, msg, log_time_s: float) -> bool:
-    """Feed one decoded message to the builder (False: dropped as malformed)."""
+def _add(builder: BoatChannelBuilder, source: str, msg, arrival_s: float) -> bool:
+    """Feed one decoded message to the builder (False: dropped as malformed);
+    ``arrival_s`` [s] ROS time it was received at (stamps the header-less thrust)."""
     if source == 'gps':
         return builder.add_gps(_stamp(msg), msg.latitude, msg.longitude, msg.status.status)
     if source == 'imu':
@@ -78,8 +83,8 @@ def _add(builder: BoatChannelBuilder, source: str, msg, log_time_s: float) -> bo
         p, tw = msg.pose.pose.position, msg.twist.twist
         return builder.add_odometry(_stamp(msg), p.x, p.y, tw.linear.x, tw.linear.y,
                                     tw.angular.z)
-    # Float64 has no header: the log time is its stamp.
-    return builder.add_thrust(source.removeprefix('thrust_'), log_time_s, msg.data)
+    # Float64 has no header: its arrival time is its stamp.
+    return builder.add_thrust(source.removeprefix('thrust_'), arrival_s, msg.data)
 
 
 def read_labels(path: str | Path) -> list[FaultInterval]:
@@ -154,8 +159,19 @@ def series_from_bag(path: str | Path, rate_hz: float = 10.0, datum: Datum | None
     report = BagReport(str(path))
     sources = {topic: source for source, topic in TOPICS.items()}
     diagnostics = []
-    for message in bagio.read_messages(path, list(TOPICS.values())):
-        source = sources[bagio.absolute_topic(message.topic)]
+    # A recorder on the system clock logs wall time while the stamps are simulated time:
+    # the newest /clock then gives the ROS time of each arrival.
+    ros_time = None
+    for message in bagio.read_messages(path, [*TOPICS.values(), CLOCK_TOPIC]):
+        topic = bagio.absolute_topic(message.topic)
+        if topic == CLOCK_TOPIC:
+            try:
+                clock = bagio.deserialize(message.msgtype, message.data).clock
+                ros_time = clock.sec + 1e-9 * clock.nanosec
+            except (bagio.BagError, AttributeError):
+                report.dropped['clock'] = report.dropped.get('clock', 0) + 1
+            continue
+        source = sources[topic]
         try:
             msg = bagio.deserialize(message.msgtype, message.data)
         except bagio.BagError:
@@ -166,7 +182,8 @@ def series_from_bag(path: str | Path, rate_hz: float = 10.0, datum: Datum | None
             diagnostics.append((_stamp(msg), [(_value(s, 'fault'), s.hardware_id)
                                               for s in msg.status]))
         else:
-            _add(builder, source, msg, message.log_time_ns * 1e-9)
+            arrival = message.log_time_ns * 1e-9 if ros_time is None else ros_time
+            _add(builder, source, msg, arrival)
     for source, count in builder.dropped.items():
         report.dropped[source] = report.dropped.get(source, 0) + count
     if report.dropped:
