@@ -93,3 +93,35 @@ def test_clock_starts_after_the_timeout_naming_what_is_missing(ros_env):
         graph.close()
         output = _stop(process)
     assert 'without the node(s) never_started' in output, output
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize('pace_lead', [0.3, 0.0])
+def test_clock_stays_within_the_lead_of_a_slow_controller(ros_env, pace_lead):
+    """A controller that publishes only every 0.4 s of wall time (a starved machine)
+    keeps the clock within ``pace_lead`` of its commands; without pacing (0) the 5x
+    clock runs seconds ahead of it."""
+    process = _start(ros_env, f'pace_lead:={pace_lead}')
+    graph = _Graph()
+    publisher = graph.listener.create_publisher(Float64, 'thrusters/left/thrust', 10)
+    leads = []
+    try:
+        deadline = time.monotonic() + 30.0
+        while not graph.clock and time.monotonic() < deadline:
+            graph.spin_for(0.2)
+        assert graph.clock, 'the clock never started'
+        for _ in range(15):
+            sent_at = graph.clock[-1].clock
+            publisher.publish(Float64(data=0.0))
+            graph.spin_for(0.4)
+            newest = graph.clock[-1].clock
+            leads.append((newest.sec - sent_at.sec) + 1e-9 * (newest.nanosec - sent_at.nanosec))
+    finally:
+        graph.close()
+        _stop(process)
+    steady = sorted(leads[3:])            # after discovery
+    if pace_lead:
+        # The command arrives a little after the clock it was sent at: one step of slack.
+        assert steady[-2] <= pace_lead + 0.15, leads
+    else:
+        assert steady[len(steady) // 2] > 1.0, leads

@@ -1,8 +1,9 @@
 """Simulator node: the built-in simulator on the contract topics, with ``/clock``.
 
 It is the time source (``use_sim_time`` is false here): a wall-clock timer advances the
-simulation so that simulated time runs ``real_time_factor`` times faster than wall time,
-publishes ``/clock`` every physics step, the sensors when they fall due, and the ground
+simulation so that simulated time runs ``real_time_factor`` times faster than wall time
+(at most: ``pace_lead`` keeps the clock within reach of the stack's odometry and thrust
+commands when the machine cannot run them that fast, see sim/pacing.py), publishes ``/clock`` every physics step, the sensors when they fall due, and the ground
 truth on ``sim/*`` for evaluation only. It consumes ``thrusters/*/thrust`` and
 ``safety/estop``; the thrust watchdog and the e-stop live in the simulator core.
 """
@@ -31,6 +32,7 @@ from asv_autonomy.ros.health import HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
 from asv_autonomy.ros.spin import run_node
 from asv_autonomy.sim.faults import FaultSchedule
+from asv_autonomy.sim.pacing import StackPacer
 from asv_autonomy.sim.simulator import SimConfig, Simulator
 
 THRUSTERS = ('left', 'right')
@@ -57,6 +59,11 @@ class SimNodeConfig:
             high real-time factors).
         max_lag: [s] simulated time the simulation may fall behind its schedule before it
             gives up catching up (the achieved factor is then lower, and reported).
+        pace_lead: [s] simulated time the clock may run ahead of the newest
+            ``odometry/filtered`` stamp and of the newest thrust command (0: no pacing;
+            must be shorter than the thrust watchdog's ``sim.thrust_timeout``).
+        pace_timeout: [s] wall time after which a paced signal that stopped (node
+            finished, e-stop) no longer holds the clock.
         ground_truth_rate: [Hz] of ``sim/ground_truth/odometry``.
         temperature_truth_period: [s] between publications of the true temperature field.
         fault_period: [s] between ``sim/faults`` publications while a fault is active.
@@ -73,6 +80,8 @@ class SimNodeConfig:
     real_time_factor: float = 1.0
     tick_rate: float = 100.0
     max_lag: float = 1.0
+    pace_lead: float = 0.3
+    pace_timeout: float = 1.0
     ground_truth_rate: float = 10.0
     temperature_truth_period: float = 10.0
     fault_period: float = 1.0
@@ -85,12 +94,12 @@ class SimNodeConfig:
     camera_frame: str = 'camera_link'
 
     def __post_init__(self):
-        for name in ('duration', 'start_delay', 'wait_timeout'):
+        for name in ('duration', 'start_delay', 'wait_timeout', 'pace_lead'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f'{name} must be >= 0 s, got {value}')
         for name in ('real_time_factor', 'tick_rate', 'max_lag', 'ground_truth_rate',
-                     'temperature_truth_period', 'fault_period'):
+                     'temperature_truth_period', 'fault_period', 'pace_timeout'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be > 0, got {value}')
@@ -121,6 +130,12 @@ class SimNode(Node):
             self.sim = Simulator(sim_config, faults)
         except (OSError, ValueError) as error:
             raise ConfigError('sim.fault_schedule' if sim_config.fault_schedule else 'sim', str(error)) from error
+        if self.config.pace_lead >= sim_config.thrust_timeout:
+            raise ConfigError('pace_lead', f'{self.config.pace_lead} s must be shorter than '
+                              f'sim.thrust_timeout ({sim_config.thrust_timeout} s): the '
+                              'watchdog would zero thrust the clock ran ahead of')
+        self.pacer = (StackPacer(self.config.pace_lead, self.config.pace_timeout)
+                      if self.config.pace_lead > 0.0 else None)
         self.done = Future()
         self.health = InputHealth(self)
         self._create_publishers()
@@ -129,6 +144,11 @@ class SimNode(Node):
             self.create_subscription(Float64, topic, self.health.guard(
                 topic, cv.from_float64, lambda value, side=side: self.on_thrust(side, value)),
                 qos.COMMAND)
+        if self.pacer is not None:
+            self.create_subscription(Odometry, 'odometry/filtered', self.health.guard(
+                'odometry/filtered', lambda m: cv.from_time(m.header.stamp),
+                lambda stamp: self.pacer.observe('odometry', stamp, time.monotonic())),
+                qos.SENSOR)
         self.create_subscription(Bool, 'safety/estop', self.health.guard(
             'safety/estop', lambda m: bool(m.data), self.sim.set_estop), qos.LATCHED)
         self.last = None          # latest SimStep
@@ -165,6 +185,8 @@ class SimNode(Node):
     # ------------------------------------------------------------------ inputs
     def on_thrust(self, side: str, value: float) -> None:
         self.sim.command_thruster(THRUSTERS.index(side), value)
+        if self.pacer is not None:
+            self.pacer.observe('thrust', self.sim.time, time.monotonic())
 
     # ------------------------------------------------------------------ stepping
     def tick(self) -> None:
@@ -187,6 +209,9 @@ class SimNode(Node):
                 cfg.real_time_factor
             target = self.sim.elapsed + self.sim.config.dt
         while self.sim.elapsed + 0.5 * self.sim.config.dt <= target:
+            if self.pacer is not None and not self.pacer.allows(
+                    self.sim.time + self.sim.config.dt, now):
+                break                  # the stack is behind: hold the clock
             self.publish_step(self.sim.step())
             if cfg.duration and self.sim.elapsed >= cfg.duration - 1e-9:
                 self.get_logger().info(f'reached duration {cfg.duration} s: stopping')
@@ -244,6 +269,9 @@ class SimNode(Node):
         values = {'elapsed_s': round(self.sim.elapsed, 3),
                   'real_time_factor': round(self.achieved_rtf, 3),
                   'energy_J': round(self.sim.energy_j, 1), 'contacts': self.sim.contacts}
+        if self.pacer is not None:
+            values.update(paced_ticks=self.pacer.held,
+                          paced_by=','.join(self.pacer.active(time.monotonic())))
         if self.last is not None:
             values.update(watchdog=self.last.watchdog, estop=self.last.estop,
                           grounded=self.last.grounded, collision=self.last.collision,
