@@ -174,3 +174,21 @@ def test_odometry_derived_channels_wait_for_the_filter_to_converge():
     later = ch.command_residuals(t, twist, t, np.full_like(t, 10.0), t,
                                  np.full_like(t, 10.0), config, odometry_start=-10.0)
     assert later.samples['thrust_left_residual'][0].min() < 1.5
+
+
+def test_data_time_is_the_oldest_live_source_and_ignores_a_stopped_one():
+    builder = ch.BoatChannelBuilder()
+    assert builder.data_time() == -math.inf
+    q = (0.0, 0.0, 0.0, 1.0)
+    for k in range(50):                          # IMU at 50 Hz up to 0.98 s
+        builder.add_imu(0.02 * k, q, (0.0, 0.0, 0.0), (0.0, 0.0, 9.81))
+    for k in range(10):                          # odometry at 20 Hz, lagging: up to 0.45 s
+        builder.add_odometry(0.05 * k, 0.0, 0.0, 0.0, 0.0, 0.0)
+    builder.add_gps(0.8, 52.0, 13.0, 0)
+    assert builder.data_time() == pytest.approx(0.45)
+    # The odometry stops; once it is more than stale_s behind it no longer holds scoring.
+    for k in range(50, 150):
+        builder.add_imu(0.02 * k, q, (0.0, 0.0, 0.0), (0.0, 0.0, 9.81))
+    for k in range(5, 15):
+        builder.add_gps(0.2 * k, 52.0, 13.0, 0)
+    assert builder.data_time(stale_s=1.0) == pytest.approx(2.8)

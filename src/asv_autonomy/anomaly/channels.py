@@ -496,6 +496,7 @@ class BoatChannelBuilder:
         self._raw: dict[str, list[tuple]] = {k: [] for k in (
             'gps', 'imu', 'odometry', 'thrust_left', 'thrust_right', 'depth')}
         self._newest = -math.inf
+        self._newest_by_source: dict[str, float] = {}
         # First odometry stamp ever (kept when old samples are forgotten): the warm-up.
         self._odometry_start: float | None = None
 
@@ -506,6 +507,8 @@ class BoatChannelBuilder:
             self.dropped[source] = self.dropped.get(source, 0) + 1
             return False
         self._raw[source].append((float(stamp), *values))
+        if stamp > self._newest_by_source.get(source, -math.inf):
+            self._newest_by_source[source] = float(stamp)
         if stamp > self._newest:
             self._newest = float(stamp)
             self._forget()
@@ -521,6 +524,22 @@ class BoatChannelBuilder:
                 cut += 1
             if cut:
                 del rows[:cut]
+
+    def data_time(self, sources=('imu', 'odometry', 'gps'), stale_s: float = 1.0) -> float:
+        """[s] the newest time up to which every live source has delivered its samples:
+        the oldest of the ``sources``' newest stamps, leaving out a source more than
+        ``stale_s`` behind the freshest (it stopped: GPS loss is data, not a wait);
+        -inf before any sample.
+
+        A node that scores at its clock's "now" sees the newest rows before the samples
+        for them have arrived (they queue while the node works): held values run out and
+        channels look missing - a GPS fix lost, a gap in the odometry. Scoring up to this
+        time sees what the bag reader sees."""
+        newest = [self._newest_by_source[s] for s in sources if s in self._newest_by_source]
+        if not newest:
+            return -math.inf
+        freshest = max(newest)
+        return min(t for t in newest if t >= freshest - stale_s)
 
     def add_gps(self, stamp: float, latitude: float, longitude: float, status: int) -> bool:
         """A fix [s, deg, deg, NavSatStatus]; NaN position only with status FIX_NONE."""
