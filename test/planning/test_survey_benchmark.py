@@ -34,3 +34,17 @@ def test_both_surveys_are_scored_at_the_same_distance_marks(planner):
 def test_unknown_planner_is_refused():
     with pytest.raises(ValueError, match='unknown survey planner'):
         run_survey('zigzag', 0, SETTINGS)
+
+
+def test_the_planner_gets_the_maps_std_not_its_square_root():
+    from asv_autonomy.mapping.gp import GPMapper, GPMapperConfig
+    from asv_autonomy.planning.survey_benchmark import _std_raster
+    mapper = GPMapper(GPMapperConfig(kernel='rbf', lengthscale=5.0, max_inducing=32))
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(0.0, 20.0, (40, 2))
+    mapper.update(xy, np.zeros(40), 10.0 * np.sin(xy[:, 0] / 5.0))
+    xs, ys = np.linspace(-10.0, 30.0, 9), np.linspace(-10.0, 30.0, 7)
+    raster = _std_raster(mapper, (xs, ys), 0.0)
+    _, std = mapper.predict(np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2), 0.0)
+    assert tuple(raster.values.shape) == (1, 7, 9)
+    assert raster.values.numpy().reshape(-1) == pytest.approx(std)

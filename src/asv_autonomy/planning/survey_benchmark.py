@@ -139,6 +139,6 @@ def _water_cells(sim: Simulator, polygon: np.ndarray, resolution: float) -> np.n
 def _std_raster(mapper: GPMapper, axes: tuple[np.ndarray, np.ndarray], t: float) -> Raster:
     xs, ys = axes
     points = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    _, var = mapper.predict(points, t)
-    std = np.sqrt(np.maximum(var, 0.0)).reshape(len(ys), len(xs))
-    return Raster(std, (float(xs[0]), float(ys[0])), float(xs[1] - xs[0]))
+    _, std = mapper.predict(points, t)        # the 1-sigma the mapping node publishes
+    return Raster(std.reshape(len(ys), len(xs)), (float(xs[0]), float(ys[0])),
+                  float(xs[1] - xs[0]))
