@@ -46,8 +46,8 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from .gp import (GPMapper, GPMapperConfig, check_kind, check_samples, config_differences,
-                 read_snapshot, write_snapshot)
+from .gp import (GPMapper, GPMapperConfig, check_header, check_samples, read_snapshot,
+                 write_snapshot)
 
 KIND = 'DriftingFieldMapper'   # the ``kind`` of its snapshots (GPMapper ones have none)
 SNAPSHOT_VERSION = 1
@@ -186,15 +186,7 @@ class DriftingFieldMapper:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore `state_dict()` output; ValueError (mapper unchanged) when it does not fit."""
-        if not isinstance(state, dict):
-            raise ValueError(f'snapshot is a {type(state).__name__}, not a dict')
-        check_kind(state, KIND)
-        if state.get('version') != SNAPSHOT_VERSION:
-            raise ValueError(f'snapshot version {state.get("version")!r}, '
-                             f'expected {SNAPSHOT_VERSION}')
-        differs = config_differences(state.get('config'), self.config)
-        if differs:
-            raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
+        check_header(state, KIND, SNAPSHOT_VERSION, self.config)
         backup = self.background.state_dict()
         for name, part in (('background', self.background), ('anomaly', self.anomaly)):
             try:
@@ -226,7 +218,6 @@ class DriftingFieldMapper:
         try:
             if not isinstance(state, dict) or not isinstance(state.get('config'), dict):
                 raise ValueError('no configuration in the snapshot')
-            check_kind(state, KIND)
             mapper = cls(config or GPMapperConfig(**state['config']))
             mapper.load_state_dict(state)
         except (ValueError, TypeError) as error:

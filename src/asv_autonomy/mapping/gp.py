@@ -372,15 +372,7 @@ class GPMapper:
             raise
 
     def _load_state(self, state: dict) -> None:
-        if not isinstance(state, dict):
-            raise ValueError(f'snapshot is a {type(state).__name__}, not a dict')
-        check_kind(state, None)
-        if state.get('version') != SNAPSHOT_VERSION:
-            raise ValueError(f'snapshot version {state.get("version")!r}, '
-                             f'expected {SNAPSHOT_VERSION}')
-        differs = config_differences(state.get('config'), self.config)
-        if differs:
-            raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
+        check_header(state, None, SNAPSHOT_VERSION, self.config)
         try:
             arrays = {k: state[k] for k in ('Z', 'EZ', 'K', 'Kinv', 'm', 'P')}
             M = len(arrays['Z'])
@@ -840,13 +832,21 @@ def read_snapshot(path: str, kind: str):
         raise ValueError(f'{path}: not a readable {kind} snapshot ({error})') from error
 
 
-def check_kind(state: dict, kind: str | None) -> None:
-    """ValueError for the snapshot of another mapper class: ``kind`` names a composite
-    one (`drifting.DriftingFieldMapper`), None a `GPMapper` (whose snapshots have none)."""
+def check_header(state, kind: str | None, version: int, config: GPMapperConfig) -> None:
+    """ValueError unless ``state`` is a snapshot dict of mapper class ``kind`` (a
+    composite one such as `drifting.DriftingFieldMapper`; None: a `GPMapper`, whose
+    snapshots have none), of ``version``, stored with ``config``."""
+    if not isinstance(state, dict):
+        raise ValueError(f'snapshot is a {type(state).__name__}, not a dict')
     stored = state.get('kind')
     if stored != kind:
         raise ValueError(f'a snapshot of a {stored or "GPMapper"}, not of a {kind or "GPMapper"}'
                          f' (GPMapperConfig.static_background selects the model)')
+    if state.get('version') != version:
+        raise ValueError(f'snapshot version {state.get("version")!r}, expected {version}')
+    differs = config_differences(state.get('config'), config)
+    if differs:
+        raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
 
 
 # Configuration fields that do not change a GPMapper (read by drifting.make_mapper only):
