@@ -81,12 +81,12 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert summary['localization_rmse_m'] < 2.0
     assert summary['collisions'] == 0 and summary['energy_J'] > 1000.0
     assert summary['goal_reached'] is None      # a survey: no operator goal
-    # The shipped anomaly detector scored the mission; no fault was injected. (Its false
-    # alarms here are a known open problem: the same recorded mission scored offline from
-    # its bag raises few, the node online many more, see the README.)
+    # The shipped anomaly detector scored the mission; no fault was injected. (Before the
+    # node scored up to the data's time with buffered inputs it raised 270-390 false
+    # alarms per hour here, 5-7 in these 70 s.)
     anomalies = summary['anomalies']
     assert anomalies['detector_running'] and anomalies['faults'] == []
-    assert isinstance(anomalies['false_alarms'], int)
+    assert anomalies['false_alarms'] <= 1, anomalies
     # Maps of both fields, published at 0.2 Hz of simulated time, match the truth near the
     # track: depths 3-33 m, temperatures 15-20 degC.
     assert summary['messages']['map/bathymetry'] >= 0.2 * SIMULATED_S - 4
