@@ -5,7 +5,6 @@ counted; a missing or corrupt model is a configuration error (exit 2).
 Real node processes: run inside a private network namespace (`make test`).
 """
 import math
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from asv_autonomy.localization import LocalizationConfig
 from asv_autonomy.measurements import FIX, GnssFix, ImuSample, PlanarOdometry, ScalarReading
 from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
+
+import node_process
 
 
 def _node_command(model):
@@ -113,15 +114,8 @@ class Harness:
         rclpy.shutdown(context=self.context)
 
 
-def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        output, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output
+_stop = node_process.stop
+
 
 
 @pytest.mark.ros

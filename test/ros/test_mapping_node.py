@@ -21,6 +21,8 @@ from asv_autonomy.measurements import PlanarOdometry, ScalarReading
 from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
 
+import node_process
+
 EXTENT = (0.0, 40.0, 0.0, 40.0)   # [m] grid of the maps in these tests
 RESOLUTION = 4.0                   # [m]
 DRAFT = 0.3                        # [m] transducer below the water line
@@ -133,15 +135,10 @@ class Harness:
         rclpy.shutdown(context=self.context)
 
 
+
 def _stop(process, sig=signal.SIGTERM):
-    if process.poll() is None:
-        process.send_signal(sig)
-    try:
-        output, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output
+    return node_process.stop(process, sig)
+
 
 
 def _map_columns(msg):

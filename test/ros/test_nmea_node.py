@@ -8,6 +8,7 @@ import math
 import operator
 import os
 import socket
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ from sensor_msgs.msg import NavSatFix, NavSatStatus, Range, Temperature
 
 from asv_autonomy.ros import qos
 from asv_autonomy.ros.conversions import ERROR, read_diagnostics
+
+import node_process
 
 
 def nmea(body: str) -> bytes:
@@ -76,10 +79,10 @@ class Harness:
         rclpy.shutdown(context=self.context)
 
 
-def _stop(process):
-    process.terminate()
-    output, _ = process.communicate(timeout=15)
-    return output
+
+def _stop(process) -> str:
+    return node_process.stop(process, signal.SIGTERM)
+
 
 
 @pytest.mark.ros

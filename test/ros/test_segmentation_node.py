@@ -3,7 +3,6 @@ malformed images dropped and counted; a bad checkpoint is a configuration error.
 
 Real node processes: run inside a private network namespace (`make test`).
 """
-import signal
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
 from asv_autonomy.sim.camera import CameraConfig, CameraRenderer
 from asv_autonomy.sim.world import World, WorldConfig
+
+import node_process
 
 T0 = 1000.0
 IMAGE = 'sensors/camera/image_raw'
@@ -98,15 +99,8 @@ class Harness:
         rclpy.shutdown(context=self.context)
 
 
-def _stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-    try:
-        output, _ = process.communicate(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output
+_stop = node_process.stop
+
 
 
 @pytest.mark.ros

@@ -3,6 +3,7 @@ timeout), so a slow start of the autonomy nodes on a loaded machine loses no rea
 
 Real node processes over DDS: run inside a private network namespace (`make test`).
 """
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ import rclpy
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import Float64
+
+import node_process
 
 SIM = [sys.executable, '-c',
        'import sys; from asv_autonomy.ros.sim_node import main; sys.exit(main())',
@@ -55,10 +58,10 @@ def _start(ros_env, *params):
                             stderr=subprocess.STDOUT, text=True)
 
 
+
 def _stop(process) -> str:
-    process.terminate()
-    output, _ = process.communicate(timeout=10)
-    return output
+    return node_process.stop(process, signal.SIGTERM)
+
 
 
 @pytest.mark.ros
