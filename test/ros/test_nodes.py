@@ -100,6 +100,7 @@ def test_malformed_input_is_dropped_counted_and_reported(ros_env, name):
     ('controller', 'line_spacing', '0.0'),
     ('sim', 'sim.dt', '5.0'),
     ('sim', 'sim.fault_schedule', '/nonexistent/faults.yaml'),
+    ('sim', 'pace_lead', '0.5'),          # not below the thrust watchdog's 0.5 s
 ])
 def test_bad_parameter_is_refused_with_a_reason(ros_env, name, parameter, value):
     result = subprocess.run(_node_command(name, '-p', f'{parameter}:={value}'),
