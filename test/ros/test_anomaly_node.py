@@ -73,6 +73,7 @@ class Harness:
         self.executor.add_node(self.node)
         self.enu = LocalENU(LocalizationConfig().datum)
         self.ticks = 0
+        self.first_odometry = None
 
     def publish_tick(self):
         """One 20 ms tick of every stream due."""
@@ -83,6 +84,8 @@ class Harness:
         self.imu.publish(cv.to_imu(ImuSample(now, np.array([0.0, 0.0, 0.0, 1.0]),
                                              np.zeros(3), np.array([0.0, 0.0, 9.81])), 'imu'))
         if tick % 2 == 0:
+            if self.first_odometry is None:
+                self.first_odometry = now
             self.odometry.publish(cv.to_odometry(PlanarOdometry(now, x, 0.0, 0.0, 1.0)))
         if tick % 5 == 0:
             for publisher in self.thrust:
@@ -129,6 +132,14 @@ def test_statuses_per_channel_and_malformed_inputs_counted(ros_env, model):
             'the anomaly node did not subscribe'
         assert harness.spin_until(lambda: len(harness.statuses('anomaly: overall')) >= 5,
                                   30.0, publish=harness.publish_tick), harness.statuses()
+        # Like a bag's series, scoring starts with the first full window after the first
+        # odometry (the IMU and GPS started with it here: no window judged half-empty).
+        config = AnomalyDetector.load(model).config
+        first_scored = min(a.header.stamp.sec + 1e-9 * a.header.stamp.nanosec
+                           for a in harness.arrays
+                           if any(st.name == 'anomaly: overall' for st in a.status))
+        assert first_scored >= harness.first_odometry + \
+            (config.rows_needed - 1) / config.rate_hz - 0.05
         names = {s['name'] for s in harness.statuses() if s['name'].startswith('anomaly: ')}
         assert names == {f'anomaly: {c}' for c in BOAT_CHANNELS} | {'anomaly: overall'}
         for status in harness.statuses('anomaly: overall')[-3:]:

@@ -525,6 +525,12 @@ class BoatChannelBuilder:
             if cut:
                 del rows[:cut]
 
+    @property
+    def odometry_start(self) -> float | None:
+        """[s] first odometry stamp ever received (None before it): offline series start
+        there."""
+        return self._odometry_start
+
     def data_time(self, sources=('imu', 'odometry', 'gps'), stale_s: float = 1.0) -> float:
         """[s] the newest time up to which every live source has delivered its samples:
         the oldest of the ``sources``' newest stamps, leaving out a source more than

@@ -158,6 +158,12 @@ class AnomalyNode(Node):
             return                                    # no new data since the last window
         rows = self.detector.config.rows_needed
         start = end - (rows - 1) / self.rate_hz
+        first = self.builder.odometry_start
+        if first is None or start < first - 1e-6:
+            # As offline (a bag's series starts at its first odometry and scores from
+            # its first full window): a window reaching back before the odometry would
+            # be judged on channels that have not started yet.
+            return
         try:
             series = align(self.builder.streams(), self.rate_hz, start=start, stop=end,
                            channels=self.detector.channels)
