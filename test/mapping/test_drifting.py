@@ -10,20 +10,11 @@ from asv_autonomy.mapping import (DriftingFieldMapper, GPMapper, GPMapperConfig,
                                   make_mapper)
 from asv_autonomy.measurements import InvalidInput
 
+from tracks import lawnmower
+
 TAU = 150.0
 CONFIG = GPMapperConfig(kernel='rbf', inducing_spacing=10.0, lengthscale=30.0, noise_std=0.05,
                         temporal_timescale=TAU, adapt_steps=10)
-
-
-def lawnmower(n, width, lane, step):
-    """n samples along a boustrophedon track over a square of side ``width`` [m] (as
-    test_gp's; test modules are not importable from each other)."""
-    s = np.arange(n) * step
-    lanes = (s // width).astype(int)
-    along = s % width
-    x = np.where(lanes % 2 == 0, along, width - along)
-    y = (lanes * lane) % width
-    return np.column_stack([x, y])
 
 
 def plume(xy, t):

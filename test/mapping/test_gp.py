@@ -12,21 +12,13 @@ from asv_autonomy.mapping import GPMapper, GPMapperConfig
 from asv_autonomy.mapping.gp import SNAPSHOT_VERSION
 from asv_autonomy.measurements import InvalidInput
 
+from tracks import lawnmower
+
 STATIC = dict(adapt_every=0)
 
 
 def smooth_field(xy):
     return np.sin(xy[:, 0] / 25.0) + 0.5 * np.cos(xy[:, 1] / 35.0)
-
-
-def lawnmower(n, width=300.0, lane=20.0, step=2.0):
-    """n samples along a boustrophedon track over a square of side ``width`` [m]."""
-    s = np.arange(n) * step
-    lanes = (s // width).astype(int)
-    along = s % width
-    x = np.where(lanes % 2 == 0, along, width - along)
-    y = (lanes * lane) % width
-    return np.column_stack([x, y])
 
 
 def exact_gp(mapper, x, y, q):
