@@ -52,30 +52,68 @@ class SurveySettings:
 
 
 def run_survey(planner: str, seed: int, settings: SurveySettings = SurveySettings(),
-               device: str = 'cpu', planner_config=None) -> tuple[list[dict], np.ndarray]:
+               device: str = 'cpu', planner_config=None,
+               sim_config: SimConfig | None = None) -> tuple[list[dict], np.ndarray]:
     """One survey; rows ``{"planner", "seed", "distance_m", "map_rmse", "map_std_mean",
     "time_s", "wall_s"}`` per distance mark reached, and the true track (N, 2) [m].
     ``planner_config``: the ``PlannerConfig`` of ``'asv'`` (default: survey mode, defaults,
-    ``settings.polygon``).
+    ``settings.polygon``). ``sim_config``: the simulator (default: ``SimConfig(seed=seed)``).
 
     Raises:
         ValueError: unknown planner.
     """
+    start = time.perf_counter()
+    rows = []
+    cells = truth = None
+
+    def score(sim: Simulator, mapper: GPMapper, mark: float, t: float) -> None:
+        nonlocal cells, truth
+        if cells is None:
+            cells = water_cells(sim, np.asarray(settings.polygon, float).reshape(-1, 2),
+                                settings.grid_resolution)
+            truth = sim.world.depth(cells[:, 0], cells[:, 1])
+        mean, std = mapper.predict(cells, t)
+        rows.append({'planner': planner, 'seed': seed, 'distance_m': mark,
+                     'map_rmse': float(np.sqrt(np.mean((mean - truth) ** 2))),
+                     'map_std_mean': float(np.mean(std)),
+                     'time_s': round(sim.elapsed, 2),
+                     'wall_s': round(time.perf_counter() - start, 2)})
+
+    track, _, _ = _survey(planner, seed, settings, device, planner_config, sim_config, score)
+    return rows, track
+
+
+def survey_map(planner: str, seed: int, distance: float, settings: SurveySettings,
+               sim_config: SimConfig | None = None, device: str = 'cpu',
+               planner_config=None) -> tuple[GPMapper, float]:
+    """The map of a survey after ``distance`` [m] travelled (or where the survey ended:
+    its pattern done, or ``settings.max_time``), and the distance actually travelled [m].
+    ``settings.distances`` is ignored. Same arguments as `run_survey`."""
+    settings = replace(settings, distances=(float(distance),))
+    _, mapper, travelled = _survey(planner, seed, settings, device, planner_config,
+                                   sim_config, lambda *_: None)
+    return mapper, travelled
+
+
+def _survey(planner: str, seed: int, settings: SurveySettings, device: str, planner_config,
+            sim_config: SimConfig | None,
+            on_mark) -> tuple[np.ndarray, GPMapper, float]:
+    """Run one survey, calling ``on_mark(sim, mapper, mark, t)`` at each distance mark
+    reached; the true track (N, 2) [m], the final mapper and the distance travelled [m]."""
     if planner not in SURVEY_PLANNERS:
         raise ValueError(f'unknown survey planner {planner!r}; choose from '
                          f'{", ".join(SURVEY_PLANNERS)}')
-    start = time.perf_counter()
-    sim = Simulator(SimConfig(seed=seed))
+    sim = Simulator(sim_config if sim_config is not None else SimConfig(seed=seed))
+    # The mapping node adds the transducer's draft to each sonar range (value_offsets).
+    draft = sim.config.sonar.transducer_draft
     controller = _controller(planner, sim, settings, device, planner_config)
     mapper = GPMapper(replace(settings.mapper, seed=seed))
     polygon = np.asarray(settings.polygon, float).reshape(-1, 2)
-    cells = _water_cells(sim, polygon, settings.grid_resolution)
-    truth = sim.world.depth(cells[:, 0], cells[:, 1])
     info_grid = _grid_axes(polygon, settings.grid_resolution)
     period = 1.0 / settings.control_rate
     next_control = next_information = 0.0
     marks = list(settings.distances)
-    rows, track = [], []
+    track = []
     travelled, last_xy = 0.0, None
     while marks and sim.elapsed < settings.max_time:
         step = sim.step()
@@ -85,7 +123,7 @@ def run_survey(planner: str, seed: int, settings: SurveySettings = SurveySetting
             travelled += float(np.hypot(*(xy - last_xy)))
         last_xy = xy
         if step.depth is not None and math.isfinite(step.depth.value):
-            mapper.update(xy[None], step.time, np.array([step.depth.value]))
+            mapper.update(xy[None], step.time, np.array([step.depth.value + draft]))
         if sim.elapsed >= next_control - 1e-9:
             next_control += period
             track.append(xy)
@@ -97,13 +135,8 @@ def run_survey(planner: str, seed: int, settings: SurveySettings = SurveySetting
             if command.done:
                 break
         if travelled >= marks[0]:
-            mean, var = mapper.predict(cells, step.time)
-            rows.append({'planner': planner, 'seed': seed, 'distance_m': marks.pop(0),
-                         'map_rmse': float(np.sqrt(np.mean((mean - truth) ** 2))),
-                         'map_std_mean': float(np.mean(np.sqrt(var))),
-                         'time_s': round(sim.elapsed, 2),
-                         'wall_s': round(time.perf_counter() - start, 2)})
-    return rows, np.array(track).reshape(-1, 2)
+            on_mark(sim, mapper, marks.pop(0), step.time)
+    return np.array(track).reshape(-1, 2), mapper, travelled
 
 
 def _controller(planner: str, sim: Simulator, settings: SurveySettings, device: str,
@@ -125,15 +158,20 @@ def _grid_axes(polygon: np.ndarray, resolution: float) -> tuple[np.ndarray, np.n
             np.arange(low[1], high[1] + 1e-9, resolution))
 
 
-def _water_cells(sim: Simulator, polygon: np.ndarray, resolution: float) -> np.ndarray:
+def water_cells(sim: Simulator, polygon: np.ndarray, resolution: float) -> np.ndarray:
     """(N, 2) [m] evaluation points: grid cells inside the (convex) polygon, in water."""
-    from matplotlib.path import Path
     xs, ys = _grid_axes(polygon, resolution)
     points = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    inside = Path(polygon).contains_points(points, radius=1e-6) | \
-        Path(polygon[::-1]).contains_points(points, radius=1e-6)
-    points = points[inside]
+    points = points[inside_polygon(points, polygon)]
     return points[sim.world.depth(points[:, 0], points[:, 1]) > sim.config.vessel.draft]
+
+
+def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """Which points lie inside or on the polygon (either winding). Shapes: (N, 2), (V, 2)
+    -> (N,) bool"""
+    from matplotlib.path import Path
+    return (Path(polygon).contains_points(points, radius=1e-6)
+            | Path(polygon[::-1]).contains_points(points, radius=1e-6))
 
 
 def _std_raster(mapper: GPMapper, axes: tuple[np.ndarray, np.ndarray], t: float) -> Raster:
