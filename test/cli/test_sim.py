@@ -95,6 +95,13 @@ def test_simulated_mission_closes_the_loop(ros_env, tmp_path):
     assert 0.0 < summary['map_rmse']['temperature'] < 0.4, summary['map_rmse']
     assert set(summary['map_update_ms_p95']) == {'bathymetry', 'temperature'}
     assert all(0.0 < ms < 1000.0 for ms in summary['map_update_ms_p95'].values())
+    # The lawnmower replayed headless over the same distance, both maps scored at the
+    # same points of the survey area.
+    versus = summary['survey_vs_lawnmower']
+    assert versus['distance_m'] == pytest.approx(summary['distance_m'], abs=0.01)
+    assert versus['lawnmower_distance_m'] == pytest.approx(versus['distance_m'], abs=2.0)
+    assert versus['points'] > 0, versus
+    assert versus['map_rmse'] > 0.0 and versus['lawnmower_map_rmse'] > 0.0, versus
     truth, goals = [], []
     for topic, msgtype, _, raw in bagio.read_messages(run_dir / 'bag'):
         if topic == '/sim/ground_truth/odometry':
@@ -124,6 +131,7 @@ def test_goto_mission_reaches_the_operator_goal(ros_env, tmp_path):
     assert summary['goal_reached'] is True, summary
     assert summary['collisions'] == 0
     assert summary['energy_J'] > 1000.0
+    assert summary['survey_vs_lawnmower'] is None     # not a survey
 
 
 @pytest.mark.ros

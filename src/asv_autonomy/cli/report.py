@@ -288,9 +288,68 @@ def _map_rmse(run: RunData) -> dict:
     return result
 
 
+@dataclass(frozen=True)
+class LawnmowerReference:
+    """A survey mission's lawnmower counterpart, replayed headless for summary.json's
+    ``survey_vs_lawnmower`` (see `survey_vs_lawnmower`).
+
+    settings: `planning.survey_benchmark.SurveySettings` (the mission's survey polygon,
+    the baseline's line spacing, the mapping node's GP of ``field``); sim_config: the
+    simulator's `SimConfig` (seed, faults); field: the sonar-mapped field.
+    """
+
+    settings: object
+    sim_config: object
+    field: str = 'bathymetry'
+
+
+def survey_vs_lawnmower(run: RunData, reference: LawnmowerReference) -> dict | None:
+    """The mission's final map against the lawnmower's after the same distance.
+
+    The lawnmower (`planning.baseline.BaselineController`, the same polygon, world, seed
+    and GP configuration) runs headless until it has travelled the mission's distance,
+    every sonar reading mapped at its true position (the mission maps at its estimated
+    poses: the comparison favours the lawnmower). Both maps are scored against the
+    published truth at the same points: the truth's grid points inside the survey polygon,
+    in water, where the mission's map has a value. None without a map or truth of the field.
+    """
+    from asv_autonomy.planning.survey_benchmark import inside_polygon, survey_map
+
+    name = reference.field
+    if name not in run.maps or name not in run.fields or len(run.track) < 2:
+        return None
+    x, y, truth = run.fields[name]
+    polygon = np.asarray(reference.settings.polygon, float).reshape(-1, 2)
+    keep = np.isfinite(truth) & (truth > reference.sim_config.vessel.draft) & \
+        inside_polygon(np.column_stack([x, y]), polygon)
+    estimate = _map_at(run.maps[name], x[keep], y[keep])
+    scored = np.isfinite(estimate)
+    if not scored.any():
+        return None
+    points = np.column_stack([x[keep], y[keep]])[scored]
+    truth, estimate = truth[keep][scored], estimate[scored]
+    distance = _track_length(run.track)
+    mapper, travelled = survey_map('baseline', reference.sim_config.seed, distance,
+                                   reference.settings, reference.sim_config)
+    lawnmower, _ = mapper.predict(points)
+    return {
+        'field': name,
+        'distance_m': round(distance, 2),
+        'map_rmse': round(float(np.sqrt(np.mean((estimate - truth) ** 2))), 4),
+        'lawnmower_map_rmse': round(float(np.sqrt(np.mean((lawnmower - truth) ** 2))), 4),
+        # less than distance_m when the lawnmower finished its pattern first
+        'lawnmower_distance_m': round(travelled, 2),
+        'points': int(len(points)),
+        # of the truth's points in the polygon: the rest lie outside the mission's map
+        'points_fraction': round(float(scored.mean()), 4),
+    }
+
+
 def summarize(run: RunData, nodes: dict | None = None,
-              wall_duration_s: float | None = None) -> dict:
-    """summary.json content (see the README for each key)."""
+              wall_duration_s: float | None = None,
+              lawnmower: LawnmowerReference | None = None) -> dict:
+    """summary.json content (see the README for each key); ``survey_vs_lawnmower`` only
+    with a ``lawnmower`` reference (else null)."""
     sim_span = float(run.clock[-1, 1] - run.clock[0, 1]) if len(run.clock) > 1 else 0.0
     wall_span = float(run.clock[-1, 0] - run.clock[0, 0]) if len(run.clock) > 1 else 0.0
     rmse = _localization_rmse(run)
@@ -324,6 +383,10 @@ def summarize(run: RunData, nodes: dict | None = None,
         # per contact) and the thrusters' electrical energy [J] (null without it).
         'collisions': _sim_value(run, 'contacts', int),
         'energy_J': _sim_value(run, 'energy_J', float),
+        # Survey missions of the planner: its final map against the lawnmower's after the
+        # same distance (see survey_vs_lawnmower).
+        'survey_vs_lawnmower': (None if lawnmower is None
+                                else survey_vs_lawnmower(run, lawnmower)),
         # The anomaly detector against the simulator's injected faults (null when no
         # anomaly node ran); see anomaly/mission.py for each key.
         'anomalies': _anomalies(run),
@@ -540,18 +603,25 @@ def _land_cmap(name: str):
 
 
 def write_report(run_dir: Path, nodes: dict | None = None,
-                 wall_duration_s: float | None = None, namespace: str = '/') -> dict:
-    """Write RUN_DIR/summary.json and RUN_DIR/report.png from RUN_DIR/bag."""
+                 wall_duration_s: float | None = None, namespace: str = '/',
+                 lawnmower: LawnmowerReference | None = None) -> dict:
+    """Write RUN_DIR/summary.json and RUN_DIR/report.png from RUN_DIR/bag. Without
+    ``nodes`` (`asv report` of an earlier run) the figures that only the run knew (node
+    exit codes, wall time, the lawnmower comparison) are kept from its summary.json."""
     bag = run_dir / 'bag'
     previous = run_dir / 'summary.json'
+    kept = None
     if nodes is None and previous.is_file():
         old = json.loads(previous.read_text())
         nodes, wall_duration_s = old.get('nodes'), old.get('wall_duration_s')
+        kept = old.get('survey_vs_lawnmower')
     try:
         run = load_run(bag, namespace)
     except bagio.BagError as error:
         raise CliError(str(error)) from error
-    summary = summarize(run, nodes, wall_duration_s)
+    summary = summarize(run, nodes, wall_duration_s, lawnmower)
+    if lawnmower is None and kept is not None:
+        summary['survey_vs_lawnmower'] = kept
     tmp = run_dir / 'summary.json.tmp'
     tmp.write_text(json.dumps(summary, indent=2) + '\n')
     tmp.replace(previous)

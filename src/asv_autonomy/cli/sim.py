@@ -11,10 +11,12 @@ from pathlib import Path
 
 from asv_autonomy.cli.common import CliError
 from asv_autonomy.cli.launch import LaunchSupervisor
-from asv_autonomy.cli.launch_xml import load_launch, parse_cli_arguments, resolve_launch_file
-from asv_autonomy.cli.report import write_report
+from asv_autonomy.cli.launch_xml import (ParamFile, load_launch, parse_cli_arguments,
+                                         resolve_launch_file)
+from asv_autonomy.cli.report import LawnmowerReference, write_report
 from asv_autonomy.cli.runs import new_run_dir, point_latest, run_recorded
 from asv_autonomy.cli.sim_faults import register_faults
+from asv_autonomy.params_file import ParamsFileError, config_from_parameters, node_parameters
 from asv_autonomy.sim.faults import FaultSchedule
 
 def register(subparsers) -> None:
@@ -70,18 +72,72 @@ def run(args) -> int:
     run_dir = new_run_dir(args.out)
     print(f'[asv sim] run folder: {run_dir}', flush=True)
     nodes, wall = run_recorded(supervisor, run_dir / 'bag')
+    lawnmower = lawnmower_reference(plan)
+    if lawnmower is not None:
+        print('[asv sim] report: replaying the lawnmower over the same distance for '
+              'survey_vs_lawnmower (headless, ~30 s)', flush=True)
     summary = write_report(run_dir, nodes=nodes, wall_duration_s=wall,
-                           namespace=plan.arguments.get('namespace') or '/')
+                           namespace=plan.arguments.get('namespace') or '/',
+                           lawnmower=lawnmower)
     point_latest(args.out, run_dir)
     print(json.dumps({key: summary[key] for key in (
         'sim_duration_s', 'wall_duration_s', 'real_time_factor', 'distance_m',
         'localization_rmse_m', 'survey_visited_fraction', 'map_rmse', 'map_update_ms_p95',
-        'segmentation_iou', 'goal_reached', 'collisions', 'energy_J', 'nodes',
+        'segmentation_iou', 'goal_reached', 'collisions', 'energy_J',
+        'survey_vs_lawnmower', 'nodes',
         'dropped_inputs')},
         indent=2))
     print(f'[asv sim] results: {run_dir}/summary.json, {run_dir}/report.png, {run_dir}/bag '
           f'(also {args.out / "latest"})', flush=True)
     return 0 if all(code == 0 for code in nodes.values()) else 1
+
+
+def lawnmower_reference(plan) -> LawnmowerReference | None:
+    """The lawnmower counterpart of a survey mission of the planner (None for a goto
+    mission, the baseline controller, or a graph without the simulator, the controller
+    or the mapping node): the polygon and line spacing of the ``controller`` section, the
+    mapping node's bathymetry GP and the ``sim`` node's simulator, as the nodes read them.
+
+    Raises:
+        CliError: a parameter the configs refuse.
+    """
+    from asv_autonomy.mapping.gp import GPMapperConfig
+    from asv_autonomy.planning.baseline import BaselineConfig
+    from asv_autonomy.planning.planner import PlannerConfig
+    from asv_autonomy.planning.survey_benchmark import SurveySettings
+    from asv_autonomy.sim.simulator import SimConfig
+
+    nodes = {node.name: node for node in plan.nodes}
+    if not {'sim', 'controller', 'mapping'} <= nodes.keys() or plan.arguments.get('goal'):
+        return None
+    if nodes['controller'].executable != 'planner_node':
+        return None
+    try:
+        controller = _node_parameters(nodes['controller'])
+        planner = config_from_parameters(PlannerConfig, controller)
+        if planner.mode != 'survey':
+            return None
+        baseline = config_from_parameters(BaselineConfig, controller)
+        mapper = config_from_parameters(GPMapperConfig, _node_parameters(nodes['mapping']),
+                                        'bathymetry')
+        sim_config = config_from_parameters(SimConfig, _node_parameters(nodes['sim']), 'sim')
+    except ParamsFileError as error:
+        raise CliError(f'survey_vs_lawnmower: {error}') from None
+    settings = SurveySettings(polygon=planner.survey_polygon,
+                              line_spacing=baseline.line_spacing, mapper=mapper)
+    return LawnmowerReference(settings, sim_config)
+
+
+def _node_parameters(node) -> dict:
+    """A launch node's parameters as it gets them: its files' sections, then its
+    ``<param name value>`` overrides, in order."""
+    params: dict = {}
+    for item in node.parameters:
+        if isinstance(item, ParamFile):
+            params.update(node_parameters(Path(item.path), node.name))
+        else:
+            params[item.name] = item.value
+    return params
 
 
 # --- asv sim render (issue 6) --------------------------------------------------------------
