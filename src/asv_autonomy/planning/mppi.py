@@ -35,6 +35,7 @@ from .vessel import VesselParams
 __all__ = ['MPPIConfig', 'MPPIResult', 'MPPI', 'Scene']
 
 logger = logging.getLogger(__name__)
+DISTURBANCE_PAIRS = ('max', 'mean', 'off')
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class MPPIConfig:
         noise_smoothing: AR(1) coefficient of the noise along the horizon in [0, 1)
             (0: white noise; larger: smoother sampled sequences, same per-step sigma).
         iterations: sample-and-update rounds per call.
+        disturbance_pairs: ``'max'``: K / 2 thrust sequences, each rolled out under a
+            sampled current disturbance and its opposite and scored by the worse of the two
+            (robust to the current's spread); ``'mean'``: by their mean (unbiased);
+            ``'off'``: K sequences, one disturbance each (the softmin then favours lucky
+            currents: see ``MPPI._evaluate``).
         warm_start: start the next call from the shifted nominal (else from a hold of the
             current thrust).
         compile: compile the rollout step with ``torch.compile`` (eager fallback).
@@ -65,12 +71,19 @@ class MPPIConfig:
     noise_sigma: tuple[float, float] = (15.0, 15.0)
     noise_smoothing: float = 0.5
     iterations: int = 1
+    disturbance_pairs: str = 'max'
     warm_start: bool = True
     compile: bool = True
     cuda_graph: bool = True
     seed: int = 0
 
     def __post_init__(self):
+        if self.disturbance_pairs not in DISTURBANCE_PAIRS:
+            raise ValueError(f'MPPIConfig.disturbance_pairs must be one of '
+                             f'{DISTURBANCE_PAIRS}, got {self.disturbance_pairs!r}')
+        if self.disturbance_pairs != 'off' and self.rollouts % 2:
+            raise ValueError(f'MPPIConfig.rollouts must be even with disturbance pairs, got '
+                             f'{self.rollouts}')
         if self.rollouts < 2 or self.horizon < 1 or self.iterations < 1:
             raise ValueError(f'MPPIConfig needs rollouts >= 2, horizon >= 1, iterations >= 1, '
                              f'got {self.rollouts}, {self.horizon}, {self.iterations}')
@@ -216,10 +229,10 @@ class MPPI:
             self._nominal = thrust.clamp(self._lower, self._upper).expand(cfg.horizon, 2).clone()
         for _ in range(cfg.iterations):
             controls = self._sample_controls()
-            costs, states = self._rollout(state, thrust, controls, self._sample_disturbance(),
-                                          scene)
+            costs, states = self._evaluate(state, thrust, controls, scene)
             softmin = torch.softmax(-(costs - costs.min()) / cfg.temperature, dim=0)
-            self._nominal = softmin @ controls              # (T, 2): sum over K
+            # (T, 2): sum over K; a convex combination, clamped against float rounding
+            self._nominal = (softmin @ controls).clamp(self._lower, self._upper)
         controls = self._nominal
         trajectory = softmin @ states
         if cfg.warm_start:
@@ -263,6 +276,29 @@ class MPPI:
         cost = cost + terminal_cost(x, scene, self.weights)
         return torch.nan_to_num(cost, nan=1e12, posinf=1e12), torch.stack(states)
 
+    def _evaluate(self, state, thrust, controls, scene) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cost and states of each control sample under its sampled current.
+
+        Unpaired, every rollout has its own disturbance, and the softmin then favours the
+        samples that drew a helpful current: the optimiser believes the current weaker than
+        the forecast and under-powers against it. Paired, each sample is rolled out under
+        +d and -d (K / 2 samples, the same K rollouts) and scored by the pair's mean
+        (unbiased) or worse cost (a margin against the current's spread).
+
+        Shapes:
+            controls ``(T, S, 2)`` -> (``(S,)``, ``(T + 1, S, 6)``)
+        """
+        pairing = self.config.disturbance_pairs
+        disturbance = self._sample_disturbance(controls.shape[1])
+        if pairing == 'off':
+            return self._rollout(state, thrust, controls, disturbance, scene)
+        costs, states = self._rollout(state, thrust, torch.cat([controls, controls], dim=1),
+                                      torch.cat([disturbance, -disturbance]), scene)
+        costs = costs.view(2, -1)
+        costs = costs.mean(0) if pairing == 'mean' else costs.max(0).values
+        half = controls.shape[1]
+        return costs, 0.5 * (states[:, :half] + states[:, half:])
+
     def _rollout(self, state, thrust, controls, disturbance, scene
                  ) -> tuple[torch.Tensor, torch.Tensor]:
         if self._graphed is not None:
@@ -288,17 +324,18 @@ class MPPI:
             return self._step(*step_args)
 
     def _sample_controls(self) -> torch.Tensor:
-        """[N] (T, K, 2) clamped thrust sequences around the nominal; sample 0 = nominal."""
+        """[N] (T, S, 2) clamped thrust sequences around the nominal; sample 0 = nominal.
+        S = K, or K / 2 with disturbance pairs."""
         cfg = self.config
-        white = torch.randn(cfg.horizon, cfg.rollouts, 2, generator=self._generator,
+        samples = cfg.rollouts if cfg.disturbance_pairs == 'off' else cfg.rollouts // 2
+        white = torch.randn(cfg.horizon, samples, 2, generator=self._generator,
                             device=self.device)
         noise = (self._smoothing @ white.view(cfg.horizon, -1)).view_as(white) * self._sigma
         noise[:, 0] = 0.0
         return (self._nominal[:, None] + noise).clamp(self._lower, self._upper)
 
-    def _sample_disturbance(self) -> torch.Tensor:
-        """(K, 2) standard-normal current disturbance per rollout; rollout 0 sees the mean."""
-        disturbance = torch.randn(self.config.rollouts, 2, generator=self._generator,
-                                  device=self.device)
+    def _sample_disturbance(self, samples: int) -> torch.Tensor:
+        """(S, 2) standard-normal current disturbance per sample; sample 0 sees the mean."""
+        disturbance = torch.randn(samples, 2, generator=self._generator, device=self.device)
         disturbance[0] = 0.0
         return disturbance
