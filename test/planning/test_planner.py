@@ -418,3 +418,54 @@ def test_online_current_correction_learns_an_unexpected_current():
     east, north = planner.current_correction
     assert east == pytest.approx(0.4, abs=0.15)
     assert abs(north) < 0.15
+
+
+RATES = torch.tensor([2.0, 3.0, 5.0])        # [cost/s] holding 0.6, 1.2, 1.8 m/s
+SPEEDS = torch.tensor([0.6, 1.2, 1.8])
+
+
+@pytest.mark.parametrize('current, expected', [
+    ((0.0, 0.0), min(2.0 / 0.6, 3.0 / 1.2, 5.0 / 1.8)),        # still water
+    ((0.5, 0.0), min(2.0 / 1.1, 3.0 / 1.7, 5.0 / 2.3)),        # carried towards the goal
+    ((-1.0, 0.0), min(3.0 / 0.2, 5.0 / 0.8)),                  # against: 0.6 m/s no way
+    ((0.0, 0.7), min(3.0 / math.sqrt(1.44 - 0.49), 5.0 / math.sqrt(3.24 - 0.49))),  # crab
+    ((-2.5, 0.0), 5.0 / planner_module.MIN_PROGRESS),          # stronger than the boat
+])
+def test_homing_price_is_the_cheapest_metre_towards_the_goal_in_the_current(current,
+                                                                          expected):
+    # The goal lies east of the point.
+    price = planner_module.homing_price(flow(current).raster, torch.tensor([[10.0, 0.0]]),
+                                        torch.tensor([30.0, 0.0]), SPEEDS, RATES)
+    assert float(price[0]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_goal_disc_costs_more_against_the_current_and_matches_the_mdp_at_its_edge():
+    values = Raster(torch.stack([torch.as_tensor(np.hypot(GRID_X - 80.0, GRID_Y)).float(),
+                                 torch.zeros(GRID_X.shape)]), (XS[0], YS[0]), RES)
+    values.values[0] = (values.values[0] - 20.0).clamp_min(0.0)   # 0 on the 20 m disc
+    still = planner_module.homing(values, np.array([80.0, 0.0]), 20.0, flow().raster,
+                                  SPEEDS, RATES)
+    against = planner_module.homing(values, np.array([80.0, 0.0]), 20.0,
+                                    flow((-1.0, 0.0)).raster, SPEEDS, RATES)
+
+    def at(raster, x, y):
+        return float(raster.sample(torch.tensor([x, y], dtype=torch.float32))[0])
+    # 10 m west of the goal, inside the disc: 10 m at the cheapest price of each current.
+    assert at(still, 70.0, 0.0) == pytest.approx(10.0 * 3.0 / 1.2, rel=1e-4)
+    assert at(against, 70.0, 0.0) == pytest.approx(10.0 * 5.0 / 0.8, rel=1e-4)
+    # Continuous across the disc's edge (west of the goal), and the MDP's value beyond.
+    assert at(against, 60.0 - 1e-3, 0.0) == pytest.approx(at(against, 60.0 + 1e-3, 0.0),
+                                                          abs=0.01)
+    assert at(against, 50.0, 0.0) - at(against, 55.0, 0.0) == pytest.approx(5.0, abs=1e-3)
+
+
+def test_a_boat_held_off_the_goal_by_a_head_current_pushes_on_to_it():
+    """15 m short of the goal, inside the MDP's goal disc, in a 1.3 m/s head current: the
+    last metres are dear, and the planner spends the thrust to cover them."""
+    planner = Planner(config(use_mdp=True), VESSEL, OPEN, flow((-1.3, 0.0)))
+    planner.set_goal(80.0, 0.0)
+    states, commands = drive(planner, [65.0, 0.0, 0.0, 0.0, 0.0, 0.0], 120,
+                             current=(-1.3, 0.0), stop=lambda c: c.done)
+    assert commands[-1].done, states[-1]
+    assert np.hypot(*(states[-1][:2] - (80.0, 0.0))) <= planner.config.hold_radius
+    assert_within_limits(commands)

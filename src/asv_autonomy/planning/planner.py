@@ -203,6 +203,7 @@ class Planner:
         self._first_anchor: np.ndarray | None = None
         self._current_bias = np.zeros(2)
         self._expected = None
+        self._homed = {}   # value rasters with the goal disc priced, by solve and current
         self._hold_point: np.ndarray | None = None
         self._slow_since: float | None = None
         self._backout_until = -math.inf
@@ -319,18 +320,19 @@ class Planner:
 
     def _optimise(self, state: np.ndarray, goal: np.ndarray, mode: str,
                   max_speed: float, use_value: bool = True) -> PlannerCommand:
-        value = self._value_raster(goal) if (self.config.use_mdp and use_value) else None
+        flow = self.flow.raster
+        if self.config.current_estimation_time > 0.0:
+            offset = torch.zeros(3, 1, 1, device=self.device)
+            offset[:2, 0, 0] = torch.as_tensor(self._current_bias, dtype=offset.dtype)
+            flow = Raster(flow.values + offset, flow.origin, flow.resolution)
+        value = (self._value_raster(goal, flow) if (self.config.use_mdp and use_value)
+                 else None)
         # Always a raster of the same shape (zero outside surveys): one compiled step.
         information = (self._information if self._information is not None
                        else self.coverage.raster().to(self.device))
         if mode != 'survey':
             information = Raster(torch.zeros_like(information.values), information.origin,
                                  information.resolution)
-        flow = self.flow.raster
-        if self.config.current_estimation_time > 0.0:
-            offset = torch.zeros(3, 1, 1, device=self.device)
-            offset[:2, 0, 0] = torch.as_tensor(self._current_bias, dtype=offset.dtype)
-            flow = Raster(flow.values + offset, flow.origin, flow.resolution)
         scene = Scene(flow=flow, distance=self.workspace.distance,
                       goal=torch.as_tensor(goal, dtype=torch.float32, device=self.device),
                       value=value, information=information,
@@ -420,11 +422,14 @@ class Planner:
 
         return self._solves.get(key, solve_reverse)
 
-    def _value_raster(self, goal: np.ndarray) -> Raster | None:
-        """Value-to-go raster for the rollouts' terminal cost, solved once per goal and
-        thruster health (None while it solves in the background). The MDP's value is 0 on
-        its whole goal disc; inside it the straight-line distance to the goal takes over
-        (continuous at the disc's edge), so the rollouts still home in on the goal point."""
+    def _value_raster(self, goal: np.ndarray, flow: Raster) -> Raster | None:
+        """Value-to-go raster for the rollouts' terminal cost (None while it solves in the
+        background). The MDP is solved once per goal and thruster health; its value is 0 on
+        its whole goal disc, so inside the disc the straight-line distance to the goal
+        takes over, priced per metre against the current the rollouts plan with (``flow``:
+        the forecast and the online correction, see `homing`). Priced in still water, a
+        boat held off the goal by a strong current saw more to lose in energy than to gain
+        in progress, and stopped short of it."""
         key = ('value', tuple(np.round(goal, 3)), self.health.thrust_efficiency)
 
         def solve_value():
@@ -432,14 +437,20 @@ class Planner:
             if problem is None:
                 return None
             values = solve(problem, self.config.mdp_method)
-            # Inside the goal disc, progress is priced as the MDP prices it: the cost of a
-            # metre at its cheapest speed (time and energy), not time alone.
-            per_metre = float((problem.step_cost / (problem.speeds * problem.dt)).min())
-            return _homing(values.to_raster(self.config.value_resolution), goal,
-                           problem.config.goal_radius, per_metre)
+            return (values.to_raster(self.config.value_resolution),
+                    problem.speeds, problem.step_cost / problem.dt, problem.config.goal_radius)
 
-        value = self._solves.get(key, solve_value)
-        return None if value is _PENDING else value
+        solved = self._solves.get(key, solve_value)
+        if solved is _PENDING or solved is None:
+            return None
+        # Re-priced when the online correction moves by 5 cm/s (cheap, not every call).
+        homing_key = (key, tuple(np.round(self._current_bias / 0.05)))
+        if homing_key not in self._homed:
+            if len(self._homed) >= 8:
+                self._homed.clear()
+            values, speeds, cost_rate, radius = solved
+            self._homed[homing_key] = homing(values, goal, radius, flow, speeds, cost_rate)
+        return self._homed[homing_key]
 
     def _problem(self, goal: np.ndarray, flow: FlowField) -> MDPProblem | None:
         cfg = self.config
@@ -577,12 +588,58 @@ class SolveCache:
         return result
 
 
-def _homing(values: Raster, goal: np.ndarray, radius: float, per_metre: float) -> Raster:
-    """Channel 0 of ``values`` with ``per_metre`` [cost/m] times the straight-line distance
-    inside the goal disc, continuous at its edge (see ``Planner._value_raster``)."""
+def homing(values: Raster, goal: np.ndarray, radius: float, flow: Raster,
+           speeds: torch.Tensor, cost_rate: torch.Tensor) -> Raster:
+    """Channel 0 of ``values`` (an MDP value, 0 on its goal disc) with the straight-line
+    approach priced inside the disc, continuous at its edge.
+
+    Inside, the value is the distance to the goal times `homing_price` at the point;
+    outside, the MDP's value plus the price of crossing the disc along the same ray
+    (the price at the disc's edge times ``radius``): approaching from downstream, where
+    the last metres are cheap, is worth more than overshooting upstream.
+
+    Args:
+        values: value raster (channel 0). goal: [m] (2,). radius: [m] of the goal disc.
+        flow: current raster (u, v [m/s], spread). speeds: [m/s] the MDP's speeds through
+            the water; cost_rate: [cost/s] holding each of them.
+    """
     centres = values.cell_centres()
-    distance = torch.linalg.vector_norm(
-        centres - torch.as_tensor(goal, dtype=centres.dtype, device=centres.device), dim=-1)
+    goal_t = torch.as_tensor(goal, dtype=centres.dtype, device=centres.device)
+    offset = centres - goal_t
+    distance = torch.linalg.vector_norm(offset, dim=-1)
+    edge = goal_t + offset * (radius / distance.clamp_min(1e-6))[..., None]
+    inside = distance <= radius
+    price = homing_price(flow, torch.where(inside[..., None], centres, edge), goal_t, speeds,
+                         cost_rate)
     value = values.values[0]
-    homed = torch.where(distance <= radius, distance * per_metre, value + radius * per_metre)
+    homed = torch.where(inside, distance * price, value + radius * price)
     return Raster(torch.cat([homed[None], values.values[1:]]), values.origin, values.resolution)
+
+
+#: [m/s] slowest progress over ground that `homing_price` counts as making way.
+MIN_PROGRESS = 0.1
+
+
+def homing_price(flow: Raster, points: torch.Tensor, goal: torch.Tensor,
+                 speeds: torch.Tensor, cost_rate: torch.Tensor) -> torch.Tensor:
+    """[cost/m] cheapest cost of a metre straight towards ``goal`` from each point in the
+    (mean) current there: at speed ``s`` through the water, crabbing to cancel the cross
+    current, the boat makes ``c_along + sqrt(s^2 - c_across^2)`` over ground. Where no
+    speed makes ``MIN_PROGRESS``, the price of the fastest at that progress.
+
+    Shapes:
+        points ``(..., 2)``, goal ``(2,)``, speeds/cost_rate ``(S,)`` -> ``(...)``.
+    """
+    speeds = speeds.to(points)
+    cost_rate = cost_rate.to(points)
+    current = flow.sample(points.to(flow.values))[..., :2].to(points)
+    toward = goal - points
+    toward = toward / torch.linalg.vector_norm(toward, dim=-1, keepdim=True).clamp_min(1e-6)
+    along = (current * toward).sum(-1, keepdim=True)
+    across2 = ((current * current).sum(-1, keepdim=True) - along * along).clamp_min(0.0)
+    spare = speeds * speeds - across2
+    progress = along + spare.clamp_min(0.0).sqrt()
+    feasible = (spare > 0.0) & (progress >= MIN_PROGRESS)
+    price = torch.where(feasible, cost_rate / progress.clamp_min(MIN_PROGRESS),
+                        torch.full_like(progress, float('inf'))).amin(-1)
+    return price.clamp(max=float(cost_rate.max()) / MIN_PROGRESS)
