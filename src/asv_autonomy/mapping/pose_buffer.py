@@ -33,7 +33,8 @@ class PoseBufferConfig:
         max_wait: [s] a reading up to this much newer than the latest pose is held until
             a pose at or after its stamp arrives; newer ones are refused. Generous: a busy
             node takes one queued message per topic in turn, so under a backlog it reaches
-            readings well before the (more frequent) odometry queued with them.
+            readings well before the (more frequent) odometry queued with them (10.7 s
+            ahead once in `make sim` on 2 cores).
         max_held: at most this many readings wait (the oldest is refused beyond), e.g.
             while no odometry arrives at all.
         restart_jump: [s] a pose older than the latest one by more than this means time
@@ -43,7 +44,7 @@ class PoseBufferConfig:
     history: float = 10.0
     tolerance: float = 0.5
     max_gap: float = 3.0
-    max_wait: float = 10.0
+    max_wait: float = 30.0
     max_held: int = 1000
     restart_jump: float = 1.0
 
