@@ -204,7 +204,7 @@ def _malformed():
     nan_range.range = math.nan
     no_return = cv.to_range(ScalarReading(T0 + 0.5, math.inf), 'sonar_link', 0.3, 50.0)
     beyond = cv.to_range(ScalarReading(T0 + 0.5, 80.0), 'sonar_link', 0.3, 50.0)
-    too_late = cv.to_range(ScalarReading(T0 + 30.0, 5.0), 'sonar_link', 0.3, 50.0)
+    too_late = cv.to_range(ScalarReading(T0 + 60.0, 5.0), 'sonar_link', 0.3, 50.0)
     nan_temperature = cv.to_temperature(ScalarReading(T0 + 0.5, math.nan), 'base_link')
     return [
         ('sonar', nan_range, 'dropped/sensors/sonar/depth/nan'),
