@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,10 @@ from asv_autonomy import bagio
 from asv_autonomy.anomaly.mission import faults_from_reports, mission_anomalies
 from asv_autonomy.cli.common import CliError
 from asv_autonomy.mapping.grid import SURVEYED_RADIUS_M
+
+if TYPE_CHECKING:   # imported lazily at run time: they pull in torch
+    from asv_autonomy.planning.survey_benchmark import SurveySettings
+    from asv_autonomy.sim.simulator import SimConfig
 
 GROUND_TRUTH_ODOMETRY = 'sim/ground_truth/odometry'
 FILTERED_ODOMETRY = 'odometry/filtered'
@@ -298,8 +303,8 @@ class LawnmowerReference:
     simulator's `SimConfig` (seed, faults); field: the sonar-mapped field.
     """
 
-    settings: object
-    sim_config: object
+    settings: 'SurveySettings'
+    sim_config: 'SimConfig'
     field: str = 'bathymetry'
 
 

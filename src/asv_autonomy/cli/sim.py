@@ -75,7 +75,7 @@ def run(args) -> int:
     lawnmower = lawnmower_reference(plan)
     if lawnmower is not None:
         print('[asv sim] report: replaying the lawnmower over the same distance for '
-              'survey_vs_lawnmower (headless, ~30 s)', flush=True)
+              'survey_vs_lawnmower (headless, ~10 s)', flush=True)
     summary = write_report(run_dir, nodes=nodes, wall_duration_s=wall,
                            namespace=plan.arguments.get('namespace') or '/',
                            lawnmower=lawnmower)
