@@ -105,7 +105,8 @@ def test_goes_around_a_land_disc_with_a_value_to_go(compiled):
 
 
 def test_compiled_and_eager_rollout_costs_agree(compiled):
-    eager = MPPI(replace(CONFIG, compile=False), P, compiled.weights)
+    # Eager in uneven groups of 7 steps (30 = 4 x 7 + 2), compiled in groups of 5.
+    eager = MPPI(replace(CONFIG, compile=False, steps_per_call=7), P, compiled.weights)
     generator = torch.Generator().manual_seed(0)
     controls = torch.rand(CONFIG.horizon, CONFIG.rollouts, 2, generator=generator) * 80 - 35
     disturbance = torch.randn(CONFIG.rollouts, 2, generator=generator)
@@ -116,6 +117,7 @@ def test_compiled_and_eager_rollout_costs_agree(compiled):
         got, got_states = compiled.rollout_costs(state, thrust, controls, disturbance, scene)
     assert (want > 100.0).any()                      # some rollouts hit the small island
     assert torch.allclose(got, want, rtol=1e-4, atol=1e-3)
+    assert got_states.shape == want_states.shape == (CONFIG.horizon + 1, CONFIG.rollouts, 6)
     assert torch.allclose(got_states, want_states, rtol=1e-4, atol=1e-3)
 
 
@@ -173,7 +175,8 @@ def test_smoothing_keeps_the_noise_variance_and_correlates_neighbours():
 @pytest.mark.parametrize('field, value, match', [
     ('rollouts', 1, 'rollouts'), ('dt', 0.0, 'dt'), ('temperature', -1.0, 'temperature'),
     ('noise_sigma', (1.0,), 'noise_sigma'), ('noise_smoothing', 1.0, 'noise_smoothing'),
-    ('disturbance_pairs', 'min', 'disturbance_pairs'), ('rollouts', 255, 'even')])
+    ('disturbance_pairs', 'min', 'disturbance_pairs'), ('rollouts', 255, 'even'),
+    ('steps_per_call', 0, 'steps_per_call')])
 def test_bad_configs_are_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         MPPIConfig(**{field: value})

@@ -201,8 +201,11 @@ class _Torch:
 
     @staticmethod
     def stack(items):
+        # Component-major storage, seen as (..., n): the next step's unbind(-1) then reads
+        # each component contiguously, which lets torch.compile vectorise the whole step
+        # (interleaved (K, 6) rows kept it to scalar code: 1.25x slower at K = 1024).
         torch = sys.modules['torch']
-        return torch.stack(torch.broadcast_tensors(*items), dim=-1)
+        return torch.stack(torch.broadcast_tensors(*items), dim=0).movedim(0, -1)
 
 
 def _is_tensor(x) -> bool:

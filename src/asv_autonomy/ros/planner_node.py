@@ -239,6 +239,11 @@ def _level_grid(msg: OccupancyGrid, frame: str) -> cv.GridArray:
 
 
 def main(args=None):
+    # torch.compile's on-disk cache defaults to /tmp, which a boat loses at every reboot:
+    # the first optimisation would then compile again (about a minute on a 2-core CPU,
+    # seconds from the cache).
+    os.environ.setdefault('TORCHINDUCTOR_CACHE_DIR', os.path.join(
+        os.path.expanduser('~'), '.cache', 'asv_autonomy', 'torchinductor'))
     code = run_node(PlannerNode, args)
     # The node is shut down and its output flushed; skip the interpreter's teardown of
     # torch.compile's state (seconds on a busy CPU, more than a launcher waits after
