@@ -176,7 +176,7 @@ def test_smoothing_keeps_the_noise_variance_and_correlates_neighbours():
     ('rollouts', 1, 'rollouts'), ('dt', 0.0, 'dt'), ('temperature', -1.0, 'temperature'),
     ('noise_sigma', (1.0,), 'noise_sigma'), ('noise_smoothing', 1.0, 'noise_smoothing'),
     ('disturbance_pairs', 'min', 'disturbance_pairs'), ('rollouts', 255, 'even'),
-    ('steps_per_call', 0, 'steps_per_call')])
+    ('steps_per_call', -1, 'steps_per_call')])
 def test_bad_configs_are_refused(field, value, match):
     with pytest.raises(ValueError, match=match):
         MPPIConfig(**{field: value})

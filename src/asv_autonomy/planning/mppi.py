@@ -66,7 +66,8 @@ class MPPIConfig:
         steps_per_call: rollout steps per call of the compiled function: more saves
             dispatch time per optimisation (1024 x 50 on 2 CPU cores: 1 -> 5 halves the
             rollout time) and costs compile time on the first call (~10 s per step,
-            cached on disk after).
+            cached on disk after). 0: 5, or 1 where a CUDA graph replays the horizon (no
+            dispatch to save there).
         cuda_graph: on CUDA, replay the whole horizon from a CUDA graph (falls back to the
             step loop, with a warning, if capturing fails).
         seed: seed of the optimiser's random generator.
@@ -82,7 +83,7 @@ class MPPIConfig:
     disturbance_pairs: str = 'max'
     warm_start: bool = True
     compile: bool = True
-    steps_per_call: int = 5
+    steps_per_call: int = 0
     cuda_graph: bool = True
     seed: int = 0
 
@@ -94,9 +95,9 @@ class MPPIConfig:
             raise ValueError(f'MPPIConfig.rollouts must be even with disturbance pairs, got '
                              f'{self.rollouts}')
         if (self.rollouts < 2 or self.horizon < 1 or self.iterations < 1
-                or self.steps_per_call < 1):
+                or self.steps_per_call < 0):
             raise ValueError(f'MPPIConfig needs rollouts >= 2, horizon >= 1, iterations >= 1, '
-                             f'steps_per_call >= 1, got {self.rollouts}, {self.horizon}, '
+                             f'steps_per_call >= 0, got {self.rollouts}, {self.horizon}, '
                              f'{self.iterations}, {self.steps_per_call}')
         if not (math.isfinite(self.dt) and self.dt > 0.0):
             raise ValueError(f'MPPIConfig.dt must be > 0 [s], got {self.dt}')
@@ -224,6 +225,7 @@ class MPPI:
             self._step = torch.compile(steps_with_cost, dynamic=False, fullgraph=True)
         self._graphed = (GraphedRollout(self._roll_out)
                          if config.cuda_graph and self.device.type == 'cuda' else None)
+        self._steps_per_call = config.steps_per_call or (1 if self._graphed else 5)
 
     @property
     def nominal(self) -> torch.Tensor | None:
@@ -298,9 +300,9 @@ class MPPI:
         controls, disturbance = component_major(controls), component_major(disturbance)
         cost = torch.zeros(k, device=self.device)
         states = [x[None]]
-        for t in range(0, horizon, self.config.steps_per_call):
+        for t in range(0, horizon, self._steps_per_call):
             x, f, cost, stepped = self._call_step(
-                x, f, cost, controls[t:t + self.config.steps_per_call], disturbance, scene,
+                x, f, cost, controls[t:t + self._steps_per_call], disturbance, scene,
                 substeps)
             states.append(stepped)
         cost = cost + terminal_cost(x, scene, self.weights)
