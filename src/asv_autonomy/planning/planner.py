@@ -32,7 +32,7 @@ from .costs import CostWeights
 from .flow import FlowField
 from .health import VehicleHealth
 from .informative import CoverageModel, candidate_points, choose_goal, gain_at
-from .mdp import MDPConfig, MDPProblem, max_steady_speed, solve
+from .mdp import MDPConfig, MDPProblem, calm_water_price, max_steady_speed, solve
 from .mppi import MPPIConfig
 from .peers import OPTIMISERS, make_optimiser
 from .raster import Raster
@@ -185,10 +185,14 @@ class Planner:
         self.workspace = self._base_workspace
         self.flow = flow.to(self.device)
         # One currency: the rollouts' running costs in the MDP's units (seconds), so its
-        # value-to-go can be their terminal cost.
-        weights = replace(config.weights, information=config.information_weight,
-                          energy=config.mdp.energy_weight / config.mdp.time_weight
-                          if config.use_mdp else config.weights.energy)
+        # value-to-go can be their terminal cost; without one (a solve still running,
+        # holding position), a metre towards the goal costs what the MDP charges for a
+        # calm-water metre, not the time alone: else progress is worth less than the
+        # energy it takes and the boat crawls.
+        weights = replace(config.weights, information=config.information_weight)
+        if config.use_mdp:
+            weights = replace(weights, energy=config.mdp.energy_weight / config.mdp.time_weight,
+                              nominal_speed=1.0 / calm_water_price(config.mdp, vessel))
         self.optimiser = make_optimiser(config.optimiser, config.mppi, vessel, weights,
                                         self.device)
         self.health = VehicleHealth()

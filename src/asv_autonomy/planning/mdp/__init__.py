@@ -12,7 +12,8 @@ from asv_autonomy.planning.mdp.fem import FEMConfig, solve_fem
 from asv_autonomy.planning.mdp.grid import GridConfig, solve_grid
 from asv_autonomy.planning.mdp.kernel import KernelConfig, solve_kernel
 from asv_autonomy.planning.mdp.problem import (MDPConfig, MDPProblem, ValueFunction,
-                                               max_steady_speed, steady_thrust)
+                                               calm_water_price, max_steady_speed,
+                                               steady_thrust)
 
 METHODS = {'kernel': (solve_kernel, KernelConfig), 'fem': (solve_fem, FEMConfig),
            'grid': (solve_grid, GridConfig)}
@@ -32,4 +33,4 @@ def solve(problem: MDPProblem, method: str = 'kernel', config=None) -> ValueFunc
 
 
 __all__ = ['FEMConfig', 'GridConfig', 'KernelConfig', 'MDPConfig', 'MDPProblem',
-           'ValueFunction', 'max_steady_speed', 'solve', 'steady_thrust']
+           'ValueFunction', 'calm_water_price', 'max_steady_speed', 'solve', 'steady_thrust']
