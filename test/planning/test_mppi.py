@@ -9,7 +9,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from asv_autonomy.planning.costs import CostWeights
-from asv_autonomy.planning.mppi import MPPI, MPPIConfig, Scene, smoothing_matrix
+from asv_autonomy.planning.mppi import (MPPI, MPPIConfig, Scene, private_copy,
+                                        smoothing_matrix, steps_with_cost)
 from asv_autonomy.planning.raster import Raster
 from asv_autonomy.planning.vessel import VesselParams, step
 
@@ -162,6 +163,32 @@ def test_a_failing_compiler_falls_back_to_eager(caplog):
         result = planner.optimise(torch.zeros(6), torch.zeros(2), make_scene(SHORE))
     assert 'running eagerly' in caplog.text
     assert result.controls.shape == (3, 2)
+
+
+def test_private_copies_do_not_share_the_recompile_limit():
+    # torch.compile keeps at most 8 variants per code object; with fullgraph the 9th is a
+    # hard failure, which the optimiser answers by running eagerly. Ten optimisers, each
+    # with its own scene shape, must each get compiled code.
+    def shift(x):
+        return x + 1.0
+
+    shared = torch.compile(shift, backend='eager', dynamic=False, fullgraph=True)
+    with pytest.raises(Exception, match='fullgraph'):
+        for n in range(1, 11):
+            shared(torch.zeros(n))
+    for n in range(1, 11):
+        own = torch.compile(private_copy(shift), backend='eager', dynamic=False,
+                            fullgraph=True)
+        assert torch.equal(own(torch.zeros(n)), torch.ones(n))
+
+
+def test_every_optimiser_compiles_its_own_step():
+    first, second = (MPPI(MPPIConfig(rollouts=8, horizon=5), VesselParams(), CostWeights())
+                     for _ in range(2))
+    # identity, not equality: copied code objects compare equal
+    codes = {id(optimiser._step._torchdynamo_orig_callable.__code__)
+             for optimiser in (first, second)}
+    assert len(codes) == 2 and id(steps_with_cost.__code__) not in codes
 
 
 def test_smoothing_keeps_the_noise_variance_and_correlates_neighbours():

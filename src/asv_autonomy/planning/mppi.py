@@ -18,7 +18,11 @@ together with ``torch.compile`` once per rollout count and device, and called T 
 while compiling the whole unrolled horizon would take many minutes. States live
 component-major (each of x, y, yaw, ... contiguous over the rollouts), so the compiled
 step is vectorised. The scene's tensors are arguments, so new rasters of the same shapes
-need no recompilation. Without a working compiler the
+need no recompilation. Each optimiser compiles its own copy of the step function:
+``torch.compile`` keeps compiled variants per code object, at most 8
+(``recompile_limit``), so optimisers sharing one would, from the ninth scene shape in a
+process on (a benchmark's episodes), silently run eagerly, 3x slower, and keep every dead
+optimiser's kernels. Without a working compiler the
 optimiser logs a warning and runs eagerly. On CUDA the whole horizon is captured once into
 a CUDA graph and replayed (:mod:`.cuda_graph`): one launch instead of T x a few kernels.
 """
@@ -27,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import types
 from dataclasses import dataclass
 
 import torch
@@ -200,6 +205,16 @@ def smoothing_matrix(horizon: int, coefficient: float, device=None,
     return matrix
 
 
+def private_copy(function: types.FunctionType) -> types.FunctionType:
+    """``function`` with a code object of its own: ``torch.compile`` caches its compiled
+    variants, and counts them against ``recompile_limit``, per code object."""
+    copy = types.FunctionType(function.__code__.replace(), function.__globals__,
+                              function.__name__, function.__defaults__, function.__closure__)
+    copy.__kwdefaults__ = function.__kwdefaults__
+    copy.__qualname__ = function.__qualname__
+    return copy
+
+
 class MPPI:
     """MPPI optimiser of thrust sequences; see the module docstring.
 
@@ -222,7 +237,8 @@ class MPPI:
         self._nominal: torch.Tensor | None = None
         self._step = steps_with_cost
         if config.compile:
-            self._step = torch.compile(steps_with_cost, dynamic=False, fullgraph=True)
+            self._step = torch.compile(private_copy(steps_with_cost), dynamic=False,
+                                       fullgraph=True)
         self._graphed = (GraphedRollout(self._roll_out)
                          if config.cuda_graph and self.device.type == 'cuda' else None)
         self._steps_per_call = config.steps_per_call or (1 if self._graphed else 5)
