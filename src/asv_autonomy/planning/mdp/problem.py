@@ -125,13 +125,23 @@ def steady_thrust(speed: float, vessel: VesselParams) -> float:
     return (vessel.damping_surge_linear + vessel.damping_surge_quadratic * speed) * speed
 
 
+def steady_power(speeds, vessel: VesselParams, thrust_efficiency=(1.0, 1.0)) -> np.ndarray:
+    """[W] (S,) power the thrusters draw holding each of ``speeds`` [m/s] through calm
+    water: each delivers half the surge thrust (one with efficiency e is commanded 1 / e of
+    it; one with e = 0 idles)."""
+    command = np.array([[steady_thrust(speed, vessel) / 2.0 / e if e > 0 else 0.0
+                         for e in thrust_efficiency] for speed in speeds])
+    return thruster_power(command, vessel)
+
+
 def calm_water_price(config: MDPConfig, vessel: VesselParams) -> float:
     """[s/m] cheapest cost of a metre through calm water at the MDP's speeds (both
     thrusters healthy), in units of the time weight: what a metre towards the goal is
     worth to the rollouts when no value-to-go is at hand."""
-    return min((config.time_weight + config.energy_weight * float(
-        thruster_power(np.full(2, steady_thrust(speed, vessel) / 2.0), vessel)))
-        / (speed * config.time_weight) for speed in config.speeds)
+    power = steady_power(config.speeds, vessel)
+    return float(min((config.time_weight + config.energy_weight * watts)
+                     / (speed * config.time_weight)
+                     for speed, watts in zip(config.speeds, power)))
 
 
 def max_steady_speed(vessel: VesselParams, thrust_efficiency=(1.0, 1.0)) -> float:
@@ -195,10 +205,8 @@ class MDPProblem:
             raise ValueError(f'goal {tuple(self.goal.tolist())} is not in water with '
                              f'{self.clearance} m clearance')
         self.speeds = torch.tensor(speeds, dtype=SOLVE_DTYPE, device=self.device)
-        force = torch.stack([torch.tensor(steady_thrust(s, vessel) / 2.0 / e)
-                             if e > 0 else torch.tensor(0.0)
-                             for s in speeds for e in efficiency]).reshape(-1, 2)
-        power = thruster_power(force, vessel).to(self.speeds)  # [W] (S,)
+        power = torch.as_tensor(steady_power(speeds, vessel, efficiency), dtype=SOLVE_DTYPE,
+                                device=self.device)
         self.step_cost = (config.time_weight + config.energy_weight * power) * config.dt
         self.land_cost = (config.land_cost if config.land_cost > 0.0
                           else float(self.step_cost.max()) / (1.0 - config.discount))
