@@ -330,15 +330,17 @@ def test_gps_lost_holds_the_position_slowly_against_a_current():
     planner.set_goal(100.0, 0.0)
     recorder = SceneRecorder(planner)
     planner.set_health(VehicleHealth(gps_ok=False))
-    states, commands = drive(planner, (0.0, 0.0, 0.0, 0.0, 0.0, 0.0), 80, current=current)
+    states, commands = drive(planner, (0.0, 0.0, 0.0, 0.0, 0.0, 0.0), 200, current=current)
     assert all(c.mode == 'hold' and not c.done for c in commands)
     assert all(c.goal == (0.0, 0.0) for c in commands)         # where the fix was lost
     assert all(float(s.max_speed) == pytest.approx(planner.config.gps_lost_speed)
                for s in recorder.scenes)
     drifted = np.hypot(*(states[:, :2].T))
-    # Zero thrust would drift 10 m in 40 s. The hold creeps ~0.1 m/s downstream late in
-    # the run (3.8-4.1 m at the end, depending on float rounding in the rollouts).
-    assert drifted.max() < 5.0
+    # Zero thrust would drift 25 m in 100 s. Priced at the cruise speed, a metre away from
+    # the hold point cost less than the thrust to stem the current: the boat crept
+    # ~0.1 m/s downstream for good (9 m after 100 s); at the hold speed it stays within
+    # ~4 m (measured 4.3 m max, 2.8 m at the end).
+    assert drifted.max() < 6.0
     assert planner.distance_travelled == 0.0      # dead-reckoned positions do not count
     assert_within_limits(commands)
     planner.set_health(VehicleHealth())

@@ -30,12 +30,17 @@ def test_running_cost_sums_energy_overspeed_and_information():
     assert float(got[0]) == pytest.approx(float(base[0]) - 3.0 * 0.2 * 0.5, rel=1e-5)
 
 
-def test_terminal_cost_uses_value_when_given_else_distance():
+def test_terminal_cost_uses_value_when_given_else_distance_at_the_lower_speed():
     state = torch.zeros(1, 6)
     weights = CostWeights(terminal=2.0, nominal_speed=1.25)
     assert float(terminal_cost(state, scene(), weights)[0]) == pytest.approx(2.0 * 50 / 1.25)
     valued = scene(value=Raster(7.0 * ONES, (0.0, 0.0), 10.0))
     assert float(terminal_cost(state, valued, weights)[0]) == pytest.approx(14.0)
+    # A speed limit below the nominal speed (holding with GPS lost) prices the distance
+    # at the limit; a higher one changes nothing.
+    slow, fast = scene(max_speed=0.5), scene(max_speed=3.0)
+    assert float(terminal_cost(state, slow, weights)[0]) == pytest.approx(2.0 * 50 / 0.5)
+    assert float(terminal_cost(state, fast, weights)[0]) == pytest.approx(2.0 * 50 / 1.25)
 
 
 @pytest.mark.parametrize('field, value', [('energy', -1.0), ('collision', float('nan')),

@@ -84,7 +84,9 @@ def running_cost(state: torch.Tensor, thrust: torch.Tensor, scene: Scene, weight
 
 
 def terminal_cost(state: torch.Tensor, scene: Scene, weights: CostWeights) -> torch.Tensor:
-    """Cost-to-go [s] from the last rollout state: value-to-go, or time to the goal.
+    """Cost-to-go [s] from the last rollout state: value-to-go, or time to the goal at the
+    nominal speed or the scene's speed limit if lower (holding at 0.3 m/s with GPS lost, a
+    metre away costs what it takes to come back at that speed).
 
     Shapes:
         state ``(K, 6)`` -> ``(K,)``.
@@ -92,4 +94,5 @@ def terminal_cost(state: torch.Tensor, scene: Scene, weights: CostWeights) -> to
     xy = state[..., :2]
     if scene.value is not None:
         return weights.terminal * value_to_go(xy, scene.value)
-    return weights.terminal * time_to_goal(xy, scene.goal, weights.nominal_speed)
+    speed = torch.clamp(scene.max_speed, max=weights.nominal_speed)
+    return weights.terminal * time_to_goal(xy, scene.goal, speed)

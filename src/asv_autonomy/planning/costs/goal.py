@@ -20,10 +20,11 @@ def value_to_go(xy: torch.Tensor, value: Raster) -> torch.Tensor:
     return value.sample(xy)[..., 0]
 
 
-def time_to_goal(xy: torch.Tensor, goal: torch.Tensor, nominal_speed: float) -> torch.Tensor:
+def time_to_goal(xy: torch.Tensor, goal: torch.Tensor,
+                 nominal_speed: torch.Tensor | float) -> torch.Tensor:
     """[s] straight-line distance to ``goal`` [m] covered at ``nominal_speed`` [m/s].
 
     Shapes:
-        xy ``(..., 2)``, goal ``(2,)`` -> ``(...)``.
+        xy ``(..., 2)``, goal ``(2,)``, nominal_speed ``()`` -> ``(...)``.
     """
     return (xy - goal).norm(dim=-1) / nominal_speed
