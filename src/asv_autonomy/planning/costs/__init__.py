@@ -31,7 +31,7 @@ class CostWeights:
     Args:
         terminal: multiplier on the terminal value-to-go / time-to-goal [-].
         nominal_speed: [m/s] speed that converts the distance to the goal into time when
-            no value-to-go raster is given.
+            no value-to-go raster is given (``Scene.max_speed`` when that is lower).
         energy: [s/J] price of thruster energy (1/500: 500 W costs as much as the time).
         collision: [s/s] per second spent inside the clearance (+ as much per metre inside).
         barrier: [s/s] per second at the clearance edge, falling to 0 at ``land_margin``.
