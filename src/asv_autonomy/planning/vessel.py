@@ -322,8 +322,11 @@ def step(state, thrust_actual, thrust_command, current, wind, dt: float,
     """Advance the vessel by ``dt`` with classical (explicit) RK4.
 
     Damping makes the system stiff: with the default parameters RK4 stays stable while
-    ``dt * drag_scale <= ~0.6 s`` (measured at 2 m/s surge, 1 m/s sway, 1.5 rad/s yaw
-    rate); take smaller steps beyond that (the simulator sub-steps).
+    ``dt * drag_scale <= 0.6 s`` at 2 m/s surge, 1 m/s sway, 1.5 rad/s yaw rate, but only
+    up to 0.21 s over surge -1.5..2.5 m/s, sway +-1.5 m/s, yaw rate +-2 rad/s (worst:
+    reversing while side-slipping and turning; eigenvalues of the velocity Jacobian
+    against RK4's stability region); take smaller steps beyond that (the simulator and
+    the rollouts sub-step, ``rollout.stable_substeps``).
 
     The thruster lag is integrated exactly: over the step the delivered thrust follows
     ``T(t) = T_c + (T_0 - T_c) exp(-t / tau)`` towards the saturated command ``T_c``, and
