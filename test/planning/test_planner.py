@@ -160,6 +160,12 @@ def test_config_refuses_bad_settings_with_reasons():
         PlannerConfig(stuck_time=0.0)
     with pytest.raises(ValueError, match='survey_budget'):
         PlannerConfig(survey_budget=-1.0)
+    with pytest.raises(ValueError, match='time_budget'):
+        PlannerConfig(time_budget=math.nan)
+    with pytest.raises(ValueError, match='max_hurry'):
+        PlannerConfig(max_hurry=0.5)
+    with pytest.raises(ValueError, match='pace_window'):
+        PlannerConfig(pace_window=0.0)
 
 
 def test_mdp_guides_around_a_land_wall_without_entering_the_clearance():
@@ -422,6 +428,28 @@ def test_online_current_correction_learns_an_unexpected_current():
     east, north = planner.current_correction
     assert east == pytest.approx(0.4, abs=0.15)
     assert abs(north) < 0.15
+
+
+def test_a_pace_that_would_miss_the_time_budget_hurries_and_arrives_sooner():
+    """Forecast still water, a true 0.5 m/s head current: at the energy-saving pace the
+    100 m take longer than a 120 s budget, so the planner raises the MDP's time weight
+    and arrives sooner than with a budget it meets, where it never hurries."""
+    def arrival(budget):
+        planner = Planner(config(use_mdp=True, time_budget=budget, pace_window=20.0,
+                                 acceptance_radius=8.0, hold_radius=12.0),
+                          VESSEL, OPEN, flow())
+        planner.set_goal(70.0, 0.0)
+        _, commands = drive(planner, (-30.0, 0.0, 0.0, 0.0, 0.0, 0.0), 500,
+                            current=(-0.5, 0.0), stop=lambda c: c.done)
+        assert_within_limits(commands)
+        assert commands[-1].done, f'budget {budget} s: not at the goal in 250 s'
+        return (len(commands) - 1) * DT, planner.hurry
+
+    relaxed_time, relaxed_hurry = arrival(10_000.0)
+    rushed_time, rushed_hurry = arrival(120.0)
+    assert relaxed_hurry == 1.0 and relaxed_time > 120.0
+    assert rushed_hurry > 1.0
+    assert rushed_time < 0.8 * relaxed_time         # measured: 122 s against 222 s
 
 
 RATES = torch.tensor([2.0, 3.0, 5.0])        # [cost/s] holding 0.6, 1.2, 1.8 m/s

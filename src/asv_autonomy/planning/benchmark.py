@@ -88,7 +88,8 @@ class BaselineEpisodeController:
 
 class PlannerEpisodeController:
     """The planner (``planning.planner.Planner``) in goto mode; it knows the scenario's
-    mean current and spread, not the realisation the simulator runs."""
+    mean current and spread, not the realisation the simulator runs, and has the
+    episode's time limit as its ``time_budget``."""
 
     def __init__(self, planner):
         self._planner = planner
@@ -111,7 +112,7 @@ def make_controller(name: str, scenario: Scenario, workspace: Workspace,
         raise ValueError(f'unknown planner {name!r}; choose from {", ".join(PLANNERS)}')
     from .planner import Planner, PlannerConfig
     config = PlannerConfig(mode='goto', use_mdp=name != 'asv-no-mdp',
-                           optimiser=OPTIMISERS[name])
+                           optimiser=OPTIMISERS[name], time_budget=scenario.time_limit_s)
     planner = Planner(config, vessel, workspace.to(device), scenario.flow.to(device),
                       device=device)
     planner.set_goal(*scenario.goal)

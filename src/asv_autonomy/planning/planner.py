@@ -83,6 +83,15 @@ class PlannerConfig:
             it is not on by default).
         information_weight: [cost per (uncertainty s)] reward in the rollouts for passing
             uncertain map cells (survey mode only).
+        time_budget: [s] goto: time allowed to reach a goal, counted from the first call
+            after it was set (0: none). The MDP trades time for energy at the forecast
+            current; in a stronger one its pace can miss the budget, so from the second
+            ``pace_window`` on, the planner projects the arrival from the value-to-go it
+            made good over the last window and, when that lies beyond 90 % of the budget,
+            doubles the MDP's time weight (up to ``max_hurry`` times; at most once a
+            window) and re-solves: energy is given up for arrival.
+        pace_window: [s] see ``time_budget``.
+        max_hurry: largest factor on the MDP's time weight (1: never hurry).
         gps_lost_speed: [m/s] speed limit while GPS is lost (the boat holds its position).
         stuck_time: [s] forward thrust above half the limit with speed over ground below
             ``stuck_speed`` for this long -> back out.
@@ -108,6 +117,9 @@ class PlannerConfig:
     prefetch_distance: float = 15.0
     current_estimation_time: float = 0.0
     information_weight: float = 0.5
+    time_budget: float = 0.0
+    pace_window: float = 120.0
+    max_hurry: float = 8.0
     gps_lost_speed: float = 0.3
     stuck_time: float = 5.0
     stuck_speed: float = 0.15
@@ -126,16 +138,19 @@ class PlannerConfig:
             raise ValueError(f'mdp_method must be one of {MDP_METHODS}, got '
                              f'{self.mdp_method!r}')
         for name in ('candidate_spacing', 'footprint', 'value_resolution', 'acceptance_radius',
-                     'gps_lost_speed', 'stuck_time', 'stuck_speed', 'backout_time'):
+                     'gps_lost_speed', 'stuck_time', 'stuck_speed', 'backout_time',
+                     'pace_window'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be a finite number > 0, got {value}')
         for name in ('survey_budget', 'candidate_inset', 'prefetch_distance',
                      'current_estimation_time', 'information_cost_offset',
-                     'information_weight'):
+                     'information_weight', 'time_budget'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise ValueError(f'{name} must be finite and >= 0, got {value}')
+        if not (math.isfinite(self.max_hurry) and self.max_hurry >= 1.0):
+            raise ValueError(f'max_hurry must be finite and >= 1, got {self.max_hurry}')
         if not self.hold_radius > self.acceptance_radius:
             raise ValueError('hold_radius must be larger than acceptance_radius')
         _polygon(self.survey_polygon)
@@ -147,8 +162,8 @@ class PlannerCommand:
 
     Args:
         thrust_left, thrust_right: [N] within the thruster limits.
-        path: [m] (N, 2) expected positions: the optimised rollout, then the MDP policy
-            traced on to the goal.
+        path: [m] (N, 2) expected positions along the optimised rollout (the horizon
+            ahead; holding, stuck or without a goal: where the boat is, where it backs to).
         goal: [m] (x, y) the goal being steered to.
         mode: ``'survey'``, ``'goto'``, ``'hold'`` (GPS lost), ``'backout'`` (stuck).
         done: survey finished / goal reached and holding (thrust zero).
@@ -211,6 +226,10 @@ class Planner:
         self._hold_point: np.ndarray | None = None
         self._slow_since: float | None = None
         self._backout_until = -math.inf
+        self._hurry = 1.0               # factor on the MDP's time weight (time_budget)
+        self._goal_since: float | None = None
+        self._hurried_at = -math.inf
+        self._pace_track: list[tuple[float, np.ndarray]] = []
         polygon = _polygon(config.survey_polygon)
         candidates = candidate_points(polygon, config.candidate_spacing, config.candidate_inset)
         if len(candidates):
@@ -313,6 +332,7 @@ class Planner:
             return PlannerCommand(0.0, 0.0, xy[None], tuple(xy), self.mode, done)
         distance = float(np.hypot(*(goal - xy)))
         if self.mode == 'goto':
+            self._keep_pace(xy, odom.stamp, goal)
             if self._holding and distance > self.config.hold_radius:
                 self._holding = False
             elif not self._holding and distance < self.config.acceptance_radius:
@@ -322,13 +342,18 @@ class Planner:
                 return PlannerCommand(0.0, 0.0, xy[None], tuple(goal), 'goto', True)
         return self._optimise(state, goal, self.mode, max_speed=math.inf)
 
-    def _optimise(self, state: np.ndarray, goal: np.ndarray, mode: str,
-                  max_speed: float, use_value: bool = True) -> PlannerCommand:
+    def _planning_flow(self) -> Raster:
+        """The current the rollouts plan with: the forecast plus the online correction."""
         flow = self.flow.raster
         if self.config.current_estimation_time > 0.0:
             offset = torch.zeros(3, 1, 1, device=self.device)
             offset[:2, 0, 0] = torch.as_tensor(self._current_bias, dtype=offset.dtype)
             flow = Raster(flow.values + offset, flow.origin, flow.resolution)
+        return flow
+
+    def _optimise(self, state: np.ndarray, goal: np.ndarray, mode: str,
+                  max_speed: float, use_value: bool = True) -> PlannerCommand:
+        flow = self._planning_flow()
         value = (self._value_raster(goal, flow) if (self.config.use_mdp and use_value)
                  else None)
         # Always a raster of the same shape (zero outside surveys): one compiled step.
@@ -360,7 +385,52 @@ class Planner:
     def _set_goal(self, goal: np.ndarray) -> None:
         self._goal = goal
         self._holding = False
+        self._hurry = 1.0
+        self._goal_since = None
+        self._hurried_at = -math.inf
+        self._pace_track = []
         self.optimiser.reset()
+
+    def _keep_pace(self, xy: np.ndarray, stamp: float, goal: np.ndarray) -> None:
+        """Hurry when the pace would miss ``time_budget`` (see `PlannerConfig`)."""
+        cfg = self.config
+        if cfg.time_budget <= 0.0 or not cfg.use_mdp or self._hurry >= cfg.max_hurry:
+            return
+        if self._goal_since is None:
+            self._goal_since = stamp
+        window = cfg.pace_window
+        track = self._pace_track
+        if not track or stamp - track[-1][0] >= window / 20.0:
+            track.append((stamp, xy.copy()))
+        while len(track) > 1 and stamp - track[1][0] >= window:
+            track.pop(0)
+        # A full window, all of it at the present hurry and none of it in the first one
+        # (getting under way from rest is no pace), before judging.
+        then, then_xy = track[0]
+        if (stamp - then < window
+                or then < max(self._hurried_at, self._goal_since + window)):
+            return
+        values = self._value_raster(goal, self._planning_flow())
+        if values is None:
+            return
+        points = torch.as_tensor(np.stack([then_xy, xy]), dtype=values.values.dtype,
+                                 device=self.device)
+        value_then, value_now = values.sample(points)[:, 0].cpu().tolist()
+        made_good = value_then - value_now
+        remaining = ((stamp - then) * value_now / made_good if made_good > 0.0
+                     else math.inf)
+        elapsed = stamp - self._goal_since
+        if elapsed + remaining <= 0.9 * cfg.time_budget:
+            return
+        self._hurry = min(2.0 * self._hurry, cfg.max_hurry)
+        self._hurried_at = stamp
+        _LOG.info('behind the time budget (%.0f s elapsed, about %.0f s to go, budget %.0f s): '
+                  'time weight x%g', elapsed, remaining, cfg.time_budget, self._hurry)
+
+    @property
+    def hurry(self) -> float:
+        """Factor on the MDP's time weight for the present goal (1: on budget or none)."""
+        return self._hurry
 
     def _current_goal(self, xy: np.ndarray) -> np.ndarray | None:
         if self.mode == 'goto':
@@ -434,7 +504,7 @@ class Planner:
         the forecast and the online correction, see `homing`). Priced in still water, a
         boat held off the goal by a strong current saw more to lose in energy than to gain
         in progress, and stopped short of it."""
-        key = ('value', tuple(np.round(goal, 3)), self.health.thrust_efficiency)
+        key = ('value', tuple(np.round(goal, 3)), self.health.thrust_efficiency, self._hurry)
 
         def solve_value():
             problem = self._problem(goal, self.flow)
@@ -462,7 +532,8 @@ class Planner:
         speeds = tuple(s for s in cfg.mdp.speeds if s <= reachable) or (0.9 * reachable,)
         try:
             return MDPProblem(self._base_workspace, flow, goal, self.vessel,
-                              replace(cfg.mdp, speeds=speeds),
+                              replace(cfg.mdp, speeds=speeds,
+                                      time_weight=cfg.mdp.time_weight * self._hurry),
                               thrust_efficiency=self.health.thrust_efficiency)
         except ValueError as error:   # goal on land, no way to steer: plan without the MDP
             _LOG.warning('no MDP for goal %s: %s', tuple(goal), error)
