@@ -124,3 +124,12 @@ def test_planner_node_drives_to_the_goal_and_reacts_to_estop_bad_odometry_and_fa
         process.terminate()
         output, _ = process.communicate(timeout=10)
     assert 'Traceback' not in output, output
+
+
+def test_node_settings_are_refused_with_reasons():
+    from asv_autonomy.ros.planner_node import PlannerNodeConfig
+    with pytest.raises(ValueError, match='torch_threads'):
+        PlannerNodeConfig(torch_threads=-1)
+    with pytest.raises(ValueError, match='control_rate'):
+        PlannerNodeConfig(control_rate=0.0)
+    assert PlannerNodeConfig().torch_threads == 1
