@@ -229,6 +229,16 @@ def test_exact_rbf_closed_form_matches_gpytorch():
     np.testing.assert_allclose(std, reference.variance.sqrt().numpy(), atol=1e-8)
 
 
+def test_thread_setting_reaches_the_streaming_mappers():
+    for threads, expected in ((0, 1), (2, 2)):
+        settings = bench.BenchSettings(threads=threads)
+        for name in ('asv', 'asv-stationary'):
+            model = bench.make_model(name, settings, seed=0, n=10)
+            assert model.mapper.config.num_threads == expected
+    with pytest.raises(ValueError, match='threads must be >= 0'):
+        bench.BenchSettings(threads=-1)
+
+
 def test_sgpr_and_pypolo_fit_a_smooth_field():
     x, y = _smooth_field(120)
     query, truth = _smooth_field(200, seed=1)

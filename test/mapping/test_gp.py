@@ -419,3 +419,41 @@ def test_prior_map_before_any_sample():
 def test_invalid_configuration_is_refused(field, value):
     with pytest.raises(ValueError, match=field):
         GPMapperConfig(**{field: value})
+
+
+# --------------------------------------------------------------------------- prediction
+
+def test_prediction_in_chunks_and_threads_equals_the_dense_formula():
+    mapper, x_more, _ = _trained(kernel='attentive')
+    rng = np.random.default_rng(3)
+    q = rng.uniform(-20, 170, size=(2500, 2))        # more rows than one prediction chunk
+    mean, std = mapper.predict(q)
+    with torch.no_grad():                            # k - k^T K^-1 (K - P) K^-1 k, dense
+        Kq = mapper.kernel.between(mapper.kernel.embed(torch.from_numpy(q)), mapper._EZ)
+        Kinv = torch.linalg.inv(mapper._K)
+        var = mapper._amp() - ((Kq @ Kinv @ (mapper._K - mapper._P) @ Kinv) * Kq).sum(1)
+        m = Kq @ (Kinv @ mapper._m)
+    np.testing.assert_allclose(mean, mapper.output_mean + mapper.output_scale * m.numpy(),
+                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(std, mapper.output_scale * var.clamp_min(0).sqrt().numpy(),
+                               rtol=0, atol=1e-6)
+    two = copy.deepcopy(mapper)
+    two.config = GPMapperConfig(**{**mapper.config.__dict__, 'num_threads': 2})
+    for a, b in zip(two.predict(q), (mean, std)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    pieces = [mapper.predict(q[s:s + 700]) for s in range(0, 2500, 700)]
+    np.testing.assert_allclose(np.concatenate([p[1] for p in pieces]), std, rtol=1e-12)
+
+
+def test_a_rounding_indefinite_belief_still_predicts_the_prior():
+    """P a little above the prior in one direction (rounding over many updates can do
+    that): the explained-variance factor clips it instead of failing."""
+    mapper, _, _ = _trained(kernel='rbf')
+    K = mapper._K.clone()
+    v = torch.randn(len(K), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    mapper._ind.assign(m=torch.zeros(len(K), dtype=torch.float64),
+                       P=K + 1e-3 * mapper._amp() * torch.outer(v, v) / v.dot(v))
+    mapper._cache = None
+    mean, std = mapper.predict(np.random.default_rng(0).uniform(0, 150, size=(50, 2)))
+    np.testing.assert_allclose(mean, mapper.output_mean, atol=1e-9)
+    np.testing.assert_allclose(std, mapper.output_scale * math.sqrt(mapper._amp()), rtol=1e-6)

@@ -101,9 +101,26 @@ def test_attentive_fast_path_equals_autograd_path():
     x1, x2 = _points(50, 9), _points(40, 10)
     with torch.no_grad():
         fast = kernel(x1, x2)
+        w_fast, z_fast = kernel.attention(x1)
     differentiable = kernel(x1, x2)
-    assert differentiable.requires_grad
+    w, z = kernel.attention(x1)
+    assert differentiable.requires_grad and w.requires_grad
     assert torch.allclose(fast, differentiable.detach(), rtol=1e-12, atol=1e-15)
+    assert torch.allclose(w_fast, w.detach(), rtol=1e-13, atol=1e-15)
+    assert torch.allclose(z_fast, z.detach(), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize('name', ['rbf', 'matern32', 'matern52', 'attentive'])
+def test_between_into_a_buffer_equals_the_allocating_path(name):
+    kernel = _scrambled_attentive(seed=5) if name == 'attentive' else make_kernel(name, 15.0)
+    x1, x2 = _points(30, 11), _points(20, 12)
+    with torch.no_grad():
+        e1, e2 = kernel.embed(x1), kernel.embed(x2)
+        expected = kernel.between(e1, e2)
+        out = torch.full((30, 20), math.nan, dtype=torch.float64)
+        got = kernel.between(e1, e2, out=out)
+    assert got.data_ptr() == out.data_ptr()
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
 def test_attentive_kernel_gradients_reach_every_parameter():

@@ -61,7 +61,8 @@ def register(subparsers) -> None:
                          help='[m] grid spacing of grids without longitude/latitude '
                               '(default %(default)s)')
     mapping.add_argument('--threads', type=int, default=0, metavar='T',
-                         help="torch CPU threads (default 0: torch's default, one per core)")
+                         help="CPU threads of every model (default 0: torch's default, one "
+                              "per core, for the peers; one for the streaming mappers)")
     mapping.add_argument('--key', default=None, metavar='NAME',
                          help='array of an .npz / value column of a CSV when there are '
                               'several')
@@ -104,7 +105,8 @@ def run_mapping(args) -> int:
         raise CliError(f'--threads must be >= 0, got {args.threads}')
     try:
         settings = bench.BenchSettings(inducing=args.inducing, iters=args.iters,
-                                       batch=args.batch, max_eval=args.max_eval)
+                                       batch=args.batch, max_eval=args.max_eval,
+                                       threads=args.threads)
     except ValueError as error:
         raise CliError(str(error)) from None
     try:

@@ -380,6 +380,8 @@ class BenchSettings:
         exact_limit: ``exact-rbf`` is skipped above this n (O(n^3)).
         pypolo_limit: ``pypolo-ak`` is skipped above this n (O(n^3), and its attentive
             kernel keeps one n x n matrix per lengthscale for backpropagation).
+        threads: CPU threads of the streaming mappers (``GPMapperConfig.num_threads``);
+            0 = the mapper's default (one). The gpytorch / PyPolo peers use torch's setting.
     """
 
     inducing: int = 256
@@ -388,11 +390,14 @@ class BenchSettings:
     max_eval: int = 10_000
     exact_limit: int = 5000
     pypolo_limit: int = 2000
+    threads: int = 0
 
     def __post_init__(self):
         for name in ('inducing', 'iters', 'batch', 'max_eval', 'exact_limit', 'pypolo_limit'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be >= 1, got {getattr(self, name)}')
+        if self.threads < 0:
+            raise ValueError(f'threads must be >= 0, got {self.threads}')
 
 
 class Skipped(Exception):
@@ -437,6 +442,8 @@ class StreamingMapper(MapModel):
                      'lengthscale': INITIAL_LENGTHSCALE}
         if kernel is not None:
             overrides['kernel'] = kernel
+        if settings.threads:
+            overrides['num_threads'] = settings.threads
         self.mapper = GPMapper(GPMapperConfig(**overrides))
         self.batch = settings.batch
 

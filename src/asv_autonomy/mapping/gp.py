@@ -45,9 +45,11 @@ State = the Gaussian belief N(m, P) over u(t_now), the fixed-size summary of all
   (posterior / old prior) and multiplying it by the new prior (Bui et al. 2017, streaming
   sparse GPs). This runs synchronously inside `update()` with a bounded cost; per-update
   latency percentiles include it (rare, so it shows in the mean and the tail).
-* Prediction caches K_ZZ^-1 m and K_ZZ^-1 (K_ZZ - P) K_ZZ^-1 between updates; the latent
-  variance k - q + a^T P a is exact FITC; ``include_noise`` adds sigma^2 (the predictive of
-  an observation, for NLPD / coverage). Cost O(Q M^2) for Q cells.
+* Prediction caches K_ZZ^-1 m and a triangular factor R of K_ZZ^-1 (K_ZZ - P) K_ZZ^-1
+  between updates (`_predictive`); the latent variance k - |R k_Z(x)|^2 = k - q + a^T P a
+  is exact FITC; ``include_noise`` adds sigma^2 (the predictive of an observation, for
+  NLPD / coverage). Cost O(Q M^2 / 2) for Q cells (a BLAS triangular product), plus the
+  cross-covariance (compiled for the attentive kernel: `fused`).
 
 numpy float64 in and out; torch (float64, ``num_threads`` intra-op threads) inside.
 """
@@ -60,15 +62,18 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
+from scipy.linalg import blas
 from torch import Tensor
 
 from ..measurements import InvalidInput
+from .fused import column_square_norms
 from .kernels import KERNELS, AttentiveKernel, Kernel, make_kernel, ou_correlation
 from .streaming import InducingSet, SampleBuffer, reprior, torch_threads, zeros
 
 SNAPSHOT_VERSION = 1
 _BLOCK = 128            # samples per Kalman block (S is at most _BLOCK x _BLOCK)
 _PREDICT_CHUNK = 1024   # query rows per kernel evaluation in predict() (cache-sized)
+_FACTOR_JITTER = 1e-9   # on the whitened explained covariance D (see _predictive)
 _MAX_ADAPT_ROUNDS = 10  # a batch crossing many adaptation points runs at most this many rounds
 _NETWORK_LR_RATIO = 0.1  # attentive network learning rate / adapt_lr (it overfits early)
 _EXCHANGE_GAIN = 2.0     # a full inducing set swaps a point only if det K_ZZ grows this much
@@ -197,7 +202,7 @@ class GPMapper:
         self._spacing = config.inducing_spacing
         self._changes = 0
         self._fused = 0
-        self._cache: tuple[Tensor, Tensor] | None = None
+        self._cache: tuple[Tensor, np.ndarray] | None = None
 
     # Live views of the inducing state (see InducingSet).
     _Z = property(lambda self: self._ind.Z)
@@ -296,11 +301,22 @@ class GPMapper:
         var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
         with torch_threads(self.config.num_threads), torch.no_grad():
             if len(self._Z):
-                alpha, C = self._predictive()
+                alpha, R = self._predictive()
+                alpha = alpha.numpy()
+                E = self.kernel.embed(xy)
+                buffer = torch.empty(min(len(xy), _PREDICT_CHUNK), len(self._Z),
+                                     dtype=torch.float64)
                 for s in range(0, len(xy), _PREDICT_CHUNK):
-                    Kq = self._cross(xy[s:s + _PREDICT_CHUNK])
-                    mean[s:s + _PREDICT_CHUNK] = phi * (Kq @ alpha)
-                    var[s:s + _PREDICT_CHUNK] -= phi * phi * ((Kq @ C) * Kq).sum(1)
+                    rows = slice(s, s + _PREDICT_CHUNK)
+                    Kq = self.kernel.between(E[rows], self._EZ,
+                                             out=buffer[:len(E[rows])]).numpy()
+                    # scipy's BLAS only (numpy's is a second OpenBLAS whose spinning
+                    # threads would compete for the cores). Kq^T is Fortran-ordered.
+                    mean[rows] = torch.from_numpy(blas.dgemv(phi, Kq.T, alpha, trans=1))
+                    # |R k|^2 = k^T (K^-1 - K^-1 P K^-1) k, the variance the data explain;
+                    # R is triangular: half a GEMM's work (Kq^T is overwritten in place).
+                    RK = blas.dtrmm(1.0, R, Kq.T, lower=1, overwrite_b=1)
+                    var[rows] -= torch.from_numpy(column_square_norms(RK)).mul_(phi * phi)
         var = var.clamp_min(0.0)
         if include_noise:
             var += self._noise_var()
@@ -485,11 +501,6 @@ class GPMapper:
     def _embed(self, xy: Tensor) -> Tensor:
         with torch.no_grad():
             return self.kernel.embed(xy)
-
-    def _cross(self, xy: Tensor) -> Tensor:
-        """k(xy, Z). Shapes: (n, 2) -> (n, M)"""
-        with torch.no_grad():
-            return self.kernel.between(self.kernel.embed(xy), self._EZ)
 
     def _decay(self, t: float | None) -> float:
         if t is None or self._t is None or self._tau == 0.0:
@@ -691,11 +702,31 @@ class GPMapper:
         K.diagonal().add_(self._jitter())
         return EZ, K
 
-    def _predictive(self) -> tuple[Tensor, Tensor]:
-        """Cached K^-1 m and K^-1 - K^-1 P K^-1 (the variance explained by the data)."""
+    def _predictive(self) -> tuple[Tensor, np.ndarray]:
+        """Cached K^-1 m and the lower-triangular factor R (Fortran order, for BLAS) with
+        R^T R = K^-1 - K^-1 P K^-1 (the variance explained by the data).
+
+        Whitened: with K = L L^T and D = I - L^-1 P L^-T (eigenvalues in [0, 1]: the
+        posterior is tighter than the prior), D = V V^T with V upper triangular (the
+        Cholesky factor of D's index-reversed copy, reversed) gives R = V^T L^-1, lower
+        triangular. ``_FACTOR_JITTER`` on D's diagonal (a variance error of at most that
+        fraction of the prior) keeps uninformed directions (D's zero eigenvalues)
+        factorisable; rounding that leaves D indefinite is clipped in its eigenbasis.
+        """
         if self._cache is None:
-            C = self._Kinv - self._Kinv @ self._P @ self._Kinv
-            self._cache = (self._Kinv @ self._m, 0.5 * (C + C.T))
+            L = torch.linalg.cholesky(self._K)
+            LiP = torch.linalg.solve_triangular(L, self._P, upper=False)
+            W = torch.linalg.solve_triangular(L, LiP.T, upper=False)   # L^-1 P L^-T
+            D = torch.eye(len(W), dtype=W.dtype) - 0.5 * (W + W.T)
+            reversed_factor, info = torch.linalg.cholesky_ex(_reversed_jittered(D))
+            if info:
+                s, Q = torch.linalg.eigh(D)
+                reversed_factor = torch.linalg.cholesky(
+                    _reversed_jittered((Q * s.clamp_min(0.0)) @ Q.T))
+            V = reversed_factor.flip(0, 1)                                 # upper
+            R = torch.linalg.solve_triangular(L, V.T, upper=False, left=False)
+            alpha = torch.cholesky_solve(self._m[:, None], L)[:, 0]
+            self._cache = (alpha, np.asfortranarray(R.numpy()))
         return self._cache
 
     # ------------------------------------------------------------------ adaptation
@@ -780,6 +811,13 @@ class GPMapper:
                     for p, b in zip(params, before):
                         p.copy_(b)
                 break
+
+
+def _reversed_jittered(D: Tensor) -> Tensor:
+    """D with both indices reversed and ``_FACTOR_JITTER`` added to its diagonal."""
+    F = D.flip(0, 1)
+    F.diagonal().add_(_FACTOR_JITTER)
+    return F
 
 
 def check_samples(xy, t, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
