@@ -457,3 +457,16 @@ def test_a_rounding_indefinite_belief_still_predicts_the_prior():
     mean, std = mapper.predict(np.random.default_rng(0).uniform(0, 150, size=(50, 2)))
     np.testing.assert_allclose(mean, mapper.output_mean, atol=1e-9)
     np.testing.assert_allclose(std, mapper.output_scale * math.sqrt(mapper._amp()), rtol=1e-6)
+
+
+@pytest.mark.parametrize('kernel, tau', [('attentive', 0.0), ('rbf', 50.0)])
+def test_predict_mean_is_the_mean_of_predict(kernel, tau):
+    x = lawnmower(400, width=150.0, lane=15.0, step=2.0)
+    mapper = GPMapper(GPMapperConfig(kernel=kernel, inducing_spacing=8.0, max_inducing=64,
+                                     temporal_timescale=tau, adapt_every=256))
+    for i in range(0, 400, 10):
+        mapper.update(x[i:i + 10], float(i), smooth_field(x[i:i + 10]))
+    q = np.random.default_rng(4).uniform(-20, 170, size=(300, 2))
+    for t in (None, mapper.time + 30.0):
+        np.testing.assert_allclose(mapper.predict_mean(q, t), mapper.predict(q, t)[0],
+                                   rtol=0, atol=1e-9)

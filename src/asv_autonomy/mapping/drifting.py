@@ -126,7 +126,7 @@ class DriftingFieldMapper:
         # the background's mean is no estimate (its normalisation starts from that sample,
         # an innovation against 0 would put the whole field into the anomaly): the first
         # batch only defines the background.
-        residual = (y - self.background.predict(xy)[0] if self.background.num_samples
+        residual = (y - self.background.predict_mean(xy) if self.background.num_samples
                     else np.zeros(len(y)))
         self.background.update(xy, t, y)
         self.anomaly.update(xy, t, residual)

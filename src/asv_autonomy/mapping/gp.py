@@ -46,7 +46,7 @@ State = the Gaussian belief N(m, P) over u(t_now), the fixed-size summary of all
   sparse GPs). This runs synchronously inside `update()` with a bounded cost; per-update
   latency percentiles include it (rare, so it shows in the mean and the tail).
 * Prediction caches K_ZZ^-1 m and a triangular factor R of K_ZZ^-1 (K_ZZ - P) K_ZZ^-1
-  between updates (`_predictive`); the latent variance k - |R k_Z(x)|^2 = k - q + a^T P a
+  between updates (`_variance_factor`); the latent variance k - |R k_Z(x)|^2 = k - q + a^T P a
   is exact FITC; ``include_noise`` adds sigma^2 (the predictive of an observation, for
   NLPD / coverage). Cost O(Q M^2 / 2) for Q cells (a BLAS triangular product), plus the
   cross-covariance (compiled for the attentive kernel: `fused`).
@@ -73,7 +73,7 @@ from .streaming import InducingSet, SampleBuffer, reprior, torch_threads, zeros
 SNAPSHOT_VERSION = 1
 _BLOCK = 128            # samples per Kalman block (S is at most _BLOCK x _BLOCK)
 _PREDICT_CHUNK = 1024   # query rows per kernel evaluation in predict() (cache-sized)
-_FACTOR_JITTER = 1e-9   # on the whitened explained covariance D (see _predictive)
+_FACTOR_JITTER = 1e-9   # on the whitened explained covariance D (see _variance_factor)
 _MAX_ADAPT_ROUNDS = 10  # a batch crossing many adaptation points runs at most this many rounds
 _NETWORK_LR_RATIO = 0.1  # attentive network learning rate / adapt_lr (it overfits early)
 _EXCHANGE_GAIN = 2.0     # a full inducing set swaps a point only if det K_ZZ grows this much
@@ -202,7 +202,7 @@ class GPMapper:
         self._spacing = config.inducing_spacing
         self._changes = 0
         self._fused = 0
-        self._cache: tuple[Tensor, np.ndarray] | None = None
+        self._cache: dict | None = None   # _mean_weights / _variance_factor
 
     # Live views of the inducing state (see InducingSet).
     _Z = property(lambda self: self._ind.Z)
@@ -301,8 +301,7 @@ class GPMapper:
         var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
         with torch_threads(self.config.num_threads), torch.no_grad():
             if len(self._Z):
-                alpha, R = self._predictive()
-                alpha = alpha.numpy()
+                alpha, R = self._mean_weights().numpy(), self._variance_factor()
                 E = self.kernel.embed(xy)
                 buffer = torch.empty(min(len(xy), _PREDICT_CHUNK), len(self._Z),
                                      dtype=torch.float64)
@@ -321,6 +320,22 @@ class GPMapper:
         if include_noise:
             var += self._noise_var()
         return (self._mu + self._scale * mean).numpy(), (self._scale * var.sqrt()).numpy()
+
+    def predict_mean(self, xy, t: float | None = None) -> np.ndarray:
+        """`predict`'s mean alone: O(Q M) per call, no O(M^3) variance factor to refresh
+        after an update (`drifting.DriftingFieldMapper` needs it once per batch).
+
+        Shapes:
+            xy: (Q, 2) -> (Q,)
+        """
+        xy = self._check_points(xy, 'xy')
+        phi = self._decay(t)
+        mean = zeros(len(xy))
+        with torch_threads(self.config.num_threads), torch.no_grad():
+            if len(self._Z):
+                Kq = self.kernel.between(self.kernel.embed(xy), self._EZ)
+                mean = phi * (Kq @ self._mean_weights())
+        return (self._mu + self._scale * mean).numpy()
 
     def variance_reduction(self, candidates, targets=None) -> np.ndarray:
         """Expected reduction of the field's mean latent variance over ``targets`` if a
@@ -702,9 +717,17 @@ class GPMapper:
         K.diagonal().add_(self._jitter())
         return EZ, K
 
-    def _predictive(self) -> tuple[Tensor, np.ndarray]:
-        """Cached K^-1 m and the lower-triangular factor R (Fortran order, for BLAS) with
-        R^T R = K^-1 - K^-1 P K^-1 (the variance explained by the data).
+    def _mean_weights(self) -> Tensor:
+        """K^-1 m, cached until the belief changes. Shapes: -> (M,)"""
+        if self._cache is None:
+            self._cache = {}
+        if 'alpha' not in self._cache:
+            self._cache['alpha'] = self._Kinv @ self._m
+        return self._cache['alpha']
+
+    def _variance_factor(self) -> np.ndarray:
+        """The lower-triangular R (Fortran order, for BLAS) with R^T R = K^-1 - K^-1 P K^-1
+        (the variance explained by the data), cached until the belief changes.
 
         Whitened: with K = L L^T and D = I - L^-1 P L^-T (eigenvalues in [0, 1]: the
         posterior is tighter than the prior), D = V V^T with V upper triangular (the
@@ -712,8 +735,12 @@ class GPMapper:
         triangular. ``_FACTOR_JITTER`` on D's diagonal (a variance error of at most that
         fraction of the prior) keeps uninformed directions (D's zero eigenvalues)
         factorisable; rounding that leaves D indefinite is clipped in its eigenbasis.
+
+        Shapes: -> (M, M)
         """
         if self._cache is None:
+            self._cache = {}
+        if 'factor' not in self._cache:
             L = torch.linalg.cholesky(self._K)
             LiP = torch.linalg.solve_triangular(L, self._P, upper=False)
             W = torch.linalg.solve_triangular(L, LiP.T, upper=False)   # L^-1 P L^-T
@@ -725,9 +752,8 @@ class GPMapper:
                     _reversed_jittered((Q * s.clamp_min(0.0)) @ Q.T))
             V = reversed_factor.flip(0, 1)                                 # upper
             R = torch.linalg.solve_triangular(L, V.T, upper=False, left=False)
-            alpha = torch.cholesky_solve(self._m[:, None], L)[:, 0]
-            self._cache = (alpha, np.asfortranarray(R.numpy()))
-        return self._cache
+            self._cache['factor'] = np.asfortranarray(R.numpy())
+        return self._cache['factor']
 
     # ------------------------------------------------------------------ adaptation
     def _adapt(self, rounds: int) -> None:

@@ -121,8 +121,11 @@ def torch_threads(n: int):
     """Run with n CPU threads (0: leave the settings alone): torch's intra-op threads and
     the BLAS pools scipy calls into (`GPMapper.predict`'s triangular products)."""
     previous = torch.get_num_threads()
-    if n == 0 or n == previous:
-        with _blas_threads(n or previous):
+    if n == 0:
+        yield
+        return
+    if n == previous:
+        with _blas_threads(n):
             yield
         return
     torch.set_num_threads(n)
