@@ -8,9 +8,11 @@ repeated squaring of the longest level's RBF), so it agrees with the torch form 
 rounding (tested).
 
 The level loop is compiled with the number of levels L as a constant (one function per
-L): fully unrolled, the column loop vectorises. Compiled code is cached on disk next to
-this module (numba keys the ladder's cache on L too; tested across processes), so only
-the first process on a machine compiles (~0.5 s); importing numba adds ~0.25 s.
+L, ~0.35 s once per process): fully unrolled, the column loop vectorises. It is not
+cached on disk: a cached closure loaded in a later process lost its environment when
+returning an array (numba: "NRT_adapt_ndarray_to_python, descr is NULL"); the other
+kernels are plain functions, cached next to this module. The in-place kernels return
+nothing (no array to box). Importing numba adds ~0.25 s to a process.
 """
 from __future__ import annotations
 
@@ -31,7 +33,6 @@ def _log_rbf(x1, x2t, inverse_lengthscale, out):
             dx = (x - x2t[0, j]) * inverse_lengthscale
             dy = (y - x2t[1, j]) * inverse_lengthscale
             out[i, j] = -0.5 * (dx * dx + dy * dy)
-    return out
 
 
 @numba.njit(cache=True, fastmath=True)
@@ -53,7 +54,7 @@ def column_square_norms(a):
 def _ladder(levels: int):
     """Compiled in-place ladder mix for a ladder of ``levels`` levels (a constant here)."""
 
-    @numba.njit(cache=True, fastmath=True)
+    @numba.njit(fastmath=True)
     def ladder(rho, w1, z1, w2, z2, amplitude):
         for i in range(rho.shape[0]):
             for j in range(rho.shape[1]):
@@ -66,7 +67,6 @@ def _ladder(levels: int):
                     level = level * level
                     level = level * level    # next level: half the lengthscale
                 rho[i, j] = amplitude * mix * members
-        return rho
 
     return ladder
 
@@ -105,4 +105,5 @@ def attentive_cross(x1: np.ndarray, w1: np.ndarray, z1: np.ndarray, x2: np.ndarr
                      for a in (x2, w2, z2))
     _log_rbf(x1, x2t, 1.0 / longest, out)
     np.exp(out, out=out)
-    return _ladder(w1.shape[1])(out, w1, z1, w2t, z2t, amplitude)
+    _ladder(w1.shape[1])(out, w1, z1, w2t, z2t, amplitude)
+    return out
