@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .fused import attentive_cross
+from .fused import attentive_cross, prepare
 
 KERNELS = ('attentive', 'rbf', 'matern32', 'matern52')
 
@@ -209,6 +209,7 @@ class AttentiveKernel(Kernel):
                     p.zero_()
         self.register_buffer('input_center', torch.zeros(2, dtype=torch.float64))
         self.register_buffer('input_scale', torch.ones((), dtype=torch.float64))
+        prepare(num_lengthscales)   # compile the prediction kernels before any data arrive
 
     @property
     def lengthscales(self) -> Tensor:
