@@ -7,7 +7,8 @@ import torch
 
 from asv_autonomy.mapping import GPMapper, GPMapperConfig
 from asv_autonomy.mapping.kernels import StationaryKernel
-from asv_autonomy.mapping.streaming import InducingSet, SampleBuffer, reprior, torch_threads
+from asv_autonomy.mapping.streaming import (InducingSet, SampleBuffer, blas_threads, reprior,
+                                            torch_threads)
 
 
 def smooth_field(xy):
@@ -86,16 +87,16 @@ def test_reprior_keeps_the_evidence_under_a_new_kernel():
                                rtol=1e-6, atol=1e-7)
 
 
-def test_torch_threads_limits_torch_and_the_blas_pools_and_restores_them():
+def test_thread_limits_of_torch_and_the_blas_pools_are_restored():
     from threadpoolctl import threadpool_info
     import scipy.linalg.blas  # noqa: F401 - its BLAS must be loaded to be counted
 
-    def blas_threads():
+    def blas_pools():
         return [pool['num_threads'] for pool in threadpool_info() if pool['user_api'] == 'blas']
 
-    torch_before, blas_before = torch.get_num_threads(), blas_threads()
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1 and set(blas_threads()) == {1}
-    assert torch.get_num_threads() == torch_before and blas_threads() == blas_before
-    with torch_threads(0):   # 0: leave everything as it is
-        assert torch.get_num_threads() == torch_before and blas_threads() == blas_before
+    torch_before, blas_before = torch.get_num_threads(), blas_pools()
+    with torch_threads(1), blas_threads(1):
+        assert torch.get_num_threads() == 1 and set(blas_pools()) == {1}
+    assert torch.get_num_threads() == torch_before and blas_pools() == blas_before
+    with torch_threads(0), blas_threads(0):   # 0: leave everything as it is
+        assert torch.get_num_threads() == torch_before and blas_pools() == blas_before

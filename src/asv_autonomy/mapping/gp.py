@@ -68,7 +68,8 @@ from torch import Tensor
 from ..measurements import InvalidInput
 from .fused import column_square_norms
 from .kernels import KERNELS, AttentiveKernel, Kernel, make_kernel, ou_correlation
-from .streaming import InducingSet, SampleBuffer, reprior, torch_threads, zeros
+from .streaming import (InducingSet, SampleBuffer, blas_threads, reprior, torch_threads,
+                        zeros)
 
 SNAPSHOT_VERSION = 1
 _BLOCK = 128            # samples per Kalman block (S is at most _BLOCK x _BLOCK)
@@ -299,7 +300,8 @@ class GPMapper:
         phi = self._decay(t)
         mean = zeros(len(xy))
         var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
-        with torch_threads(self.config.num_threads), torch.no_grad():
+        threads = self.config.num_threads
+        with torch_threads(threads), blas_threads(threads), torch.no_grad():
             if len(self._Z):
                 alpha, R = self._mean_weights().numpy(), self._variance_factor()
                 E = self.kernel.embed(xy)

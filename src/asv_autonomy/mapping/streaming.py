@@ -118,20 +118,14 @@ def reprior(m: Tensor, P: Tensor, prior_mean: Tensor, K_old: Tensor,
 
 @contextmanager
 def torch_threads(n: int):
-    """Run with n CPU threads (0: leave the settings alone): torch's intra-op threads and
-    the BLAS pools scipy calls into (`GPMapper.predict`'s triangular products)."""
+    """Run with n torch intra-op threads (0: leave the setting alone)."""
     previous = torch.get_num_threads()
-    if n == 0:
+    if n == 0 or n == previous:
         yield
-        return
-    if n == previous:
-        with _blas_threads(n):
-            yield
         return
     torch.set_num_threads(n)
     try:
-        with _blas_threads(n):
-            yield
+        yield
     finally:
         torch.set_num_threads(previous)
 
@@ -143,9 +137,15 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def _blas_threads(n: int):
-    """Limit the BLAS thread pools to n (a cached controller: ~15 us per call)."""
-    return _blas_controller().limit(limits=n, user_api='blas')
+@contextmanager
+def blas_threads(n: int):
+    """Run with the BLAS pools scipy calls into limited to n threads (0: leave them
+    alone); only `GPMapper.predict`'s triangular products need it (~15 us per call)."""
+    if n == 0:
+        yield
+        return
+    with _blas_controller().limit(limits=n, user_api='blas'):
+        yield
 
 
 class InducingSet:
