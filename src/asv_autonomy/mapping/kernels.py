@@ -287,13 +287,14 @@ class AttentiveKernel(Kernel):
     def between(self, e1: Tensor, e2: Tensor, out: Tensor | None = None) -> Tensor:
         """Shapes: e1: (n1, 2 + 2L), e2: (n2, 2 + 2L) -> (n1, n2)"""
         L = self.num_lengthscales
-        longest = self.lengthscales[0]
         if not torch.is_grad_enabled():  # prediction: one compiled pass (`fused`)
             a1, a2 = e1.detach().numpy(), e2.detach().numpy()
+            longest = math.exp(float(self.log_lengthscale)) * 2.0 ** (L - 1)
             return torch.from_numpy(attentive_cross(
                 a1[:, :2], a1[:, 2:2 + L], a1[:, 2 + L:], a2[:, :2], a2[:, 2:2 + L],
-                a2[:, 2 + L:], float(longest), float(self.amplitude),
+                a2[:, 2 + L:], longest, math.exp(float(self.log_amplitude)),
                 None if out is None else out.numpy()))
+        longest = self.lengthscales[0]
         w1, w2 = e1[:, 2:2 + L].T, e2[:, 2:2 + L].T  # (L, n)
         members = e1[:, 2 + L:] @ e2[:, 2 + L:].T
         rho = torch.exp(-0.5 * squared_distance(e1[:, :2] / longest, e2[:, :2] / longest))
