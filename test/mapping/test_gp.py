@@ -2,6 +2,7 @@
 time, non-stationarity, the information measure, snapshots and refused inputs."""
 import copy
 import math
+import threading
 import time
 
 import numpy as np
@@ -325,6 +326,81 @@ def test_snapshot_round_trip_predicts_and_continues_identically(tmp_path):
             m.update(x_more[i:i + 10], 1000.0 + i, y_more[i:i + 10])
     for a, b in zip(mapper.predict(q), restored.predict(q)):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ background adaptation
+
+def _stream(config, settle=False):
+    x = lawnmower(700, width=150.0, lane=15.0, step=2.0)
+    mapper = GPMapper(config)
+    for i in range(0, len(x), 10):
+        mapper.update(x[i:i + 10], float(i), smooth_field(x[i:i + 10]))
+        if settle:
+            mapper.settle()
+    return mapper
+
+
+def test_background_adaptation_settled_at_once_equals_the_synchronous_one():
+    config = GPMapperConfig(kernel='attentive', inducing_spacing=8.0, max_inducing=64,
+                            adapt_every=256, adapt_window=64, adapt_reservoir=64,
+                            adapt_steps=5)
+    sync = _stream(config)
+    background = _stream(GPMapperConfig(**{**config.__dict__, 'adapt_in_background': True}),
+                         settle=True)
+    q = np.random.default_rng(3).uniform(0, 150, size=(300, 2))
+    for a, b in zip(sync.predict(q), background.predict(q)):
+        np.testing.assert_array_equal(a, b)
+    assert background.noise_std == sync.noise_std != 0.1   # adapted, identically
+
+
+def test_updates_go_on_while_a_background_adaptation_runs(monkeypatch):
+    from asv_autonomy.mapping import gp
+    release, started = threading.Event(), threading.Event()
+    fit = gp.BoundFit.run
+
+    def held_fit(self, *args):
+        started.set()
+        assert release.wait(30.0)
+        fit(self, *args)
+    monkeypatch.setattr(gp.BoundFit, 'run', held_fit)
+    mapper = GPMapper(GPMapperConfig(kernel='rbf', inducing_spacing=8.0, noise_std=1.0,
+                                     adapt_warmup=64, adapt_every=64,
+                                     adapt_in_background=True))
+    x = lawnmower(400, width=100.0, lane=10.0, step=2.0)
+    y = smooth_field(x) + 0.05 * np.random.default_rng(0).standard_normal(len(x))
+    for i in range(0, 300, 10):   # crosses four adaptation points, the fit is held
+        mapper.update(x[i:i + 10], 0.0, y[i:i + 10])
+    assert started.wait(30.0)
+    assert mapper.num_samples == 300
+    assert mapper.noise_std == pytest.approx(1.0, rel=1e-12)   # not applied yet
+    # A snapshot or copy is the map as it stands; it runs the adaptation again.
+    assert mapper.state_dict()['next_adapt'] == 64
+    copied = copy.deepcopy(mapper)
+    release.set()
+    q = x[:50]
+    deadline = time.monotonic() + 30.0
+    while mapper.noise_std == pytest.approx(1.0) and time.monotonic() < deadline:
+        mapper.predict(q)   # a finished fit lands at the next call, update or predict
+        time.sleep(0.01)
+    assert mapper.noise_std < 0.9   # the fit moved it (true noise: 0.05)
+    assert copied.noise_std == pytest.approx(1.0, rel=1e-12)
+    copied.update(x[300:310], 0.0, y[300:310])
+    copied.settle()
+    assert copied.noise_std < 0.9
+    noise = mapper.noise_std
+    mapper.update(x[300:310], 0.0, y[300:310])   # the points passed start the next fit
+    mapper.settle()
+    assert mapper.noise_std != noise
+
+
+def test_a_snapshot_restores_under_either_adaptation_mode(tmp_path):
+    mapper, _, _ = _trained()
+    mapper.save(tmp_path / 'map.pt')
+    other = GPMapperConfig(**{**mapper.config.__dict__, 'adapt_in_background': True})
+    restored = GPMapper.load(tmp_path / 'map.pt', other)
+    assert restored.config.adapt_in_background
+    q = np.random.default_rng(5).uniform(0, 150, size=(50, 2))
+    np.testing.assert_array_equal(mapper.predict(q)[0], restored.predict(q)[0])
 
 
 def test_corrupt_or_mismatched_snapshots_are_refused_naming_the_file(tmp_path):

@@ -63,6 +63,10 @@ def register(subparsers) -> None:
     mapping.add_argument('--threads', type=int, default=0, metavar='T',
                          help="CPU threads of every model (default 0: torch's default, one "
                               "per core, for the peers; one for the streaming mappers)")
+    mapping.add_argument('--adapt-in-background', action='store_true',
+                         help='streaming mappers fit their hyperparameters in a worker '
+                              'thread, as the mapping node does (default: inside the update, '
+                              'reproducible); see GPMapperConfig.adapt_in_background')
     mapping.add_argument('--key', default=None, metavar='NAME',
                          help='array of an .npz / value column of a CSV when there are '
                               'several')
@@ -106,7 +110,8 @@ def run_mapping(args) -> int:
     try:
         settings = bench.BenchSettings(inducing=args.inducing, iters=args.iters,
                                        batch=args.batch, max_eval=args.max_eval,
-                                       threads=args.threads)
+                                       threads=args.threads,
+                                       adapt_in_background=args.adapt_in_background)
     except ValueError as error:
         raise CliError(str(error)) from None
     try:

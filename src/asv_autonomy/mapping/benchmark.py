@@ -382,6 +382,10 @@ class BenchSettings:
             kernel keeps one n x n matrix per lengthscale for backpropagation).
         threads: CPU threads of the streaming mappers (``GPMapperConfig.num_threads``);
             0 = the mapper's default (one). The gpytorch / PyPolo peers use torch's setting.
+        adapt_in_background: the streaming mappers' ``GPMapperConfig.adapt_in_background``
+            (as in the mapping node). Samples are streamed back to back, far faster than a
+            sensor delivers them, so the worker lags many adaptation points behind (they
+            are merged) and the worker thread competes with the updates for the GIL.
     """
 
     inducing: int = 256
@@ -391,6 +395,7 @@ class BenchSettings:
     exact_limit: int = 5000
     pypolo_limit: int = 2000
     threads: int = 0
+    adapt_in_background: bool = False
 
     def __post_init__(self):
         for name in ('inducing', 'iters', 'batch', 'max_eval', 'exact_limit', 'pypolo_limit'):
@@ -444,6 +449,8 @@ class StreamingMapper(MapModel):
             overrides['kernel'] = kernel
         if settings.threads:
             overrides['num_threads'] = settings.threads
+        if settings.adapt_in_background:
+            overrides['adapt_in_background'] = True
         self.mapper = GPMapper(GPMapperConfig(**overrides))
         self.batch = settings.batch
 
@@ -458,6 +465,7 @@ class StreamingMapper(MapModel):
         return latencies
 
     def predict(self, x):
+        self.mapper.settle()   # the map as it stands when the stream ends
         return self.mapper.predict(x, include_noise=True)
 
 

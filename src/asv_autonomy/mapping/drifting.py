@@ -57,7 +57,7 @@ class DriftingFieldMapper:
     """Static background GP + fading anomaly GP of one scalar field (module docstring).
 
     Exposes the `GPMapper` interface the callers use (`update`, `predict`,
-    `variance_reduction`, snapshots, `num_samples`, `inducing_points`, `spacing`, `time`,
+    `variance_reduction`, `settle`, snapshots, `num_samples`, `inducing_points`, `spacing`, `time`,
     `noise_std`).
 
     Args:
@@ -178,6 +178,11 @@ class DriftingFieldMapper:
                 + self.anomaly.variance_reduction(candidates, targets))
 
     # ------------------------------------------------------------------ snapshot
+    def settle(self) -> None:
+        """Wait for the parts' adaptations in flight and apply them."""
+        self.background.settle()
+        self.anomaly.settle()
+
     def state_dict(self) -> dict:
         """Everything needed to continue exactly where this mapper is: both parts."""
         return {'kind': KIND, 'version': SNAPSHOT_VERSION, 'config': asdict(self.config),

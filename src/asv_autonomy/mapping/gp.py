@@ -43,8 +43,12 @@ State = the Gaussian belief N(m, P) over u(t_now), the fixed-size summary of all
   The belief is then re-expressed under the new prior: rebuilt exactly from the stored
   samples while they are all stored, otherwise by keeping the data's Gaussian "site"
   (posterior / old prior) and multiplying it by the new prior (Bui et al. 2017, streaming
-  sparse GPs). This runs synchronously inside `update()` with a bounded cost; per-update
-  latency percentiles include it (rare, so it shows in the mean and the tail).
+  sparse GPs). The Adam steps dominate (0.05-0.7 s at M = 256); with
+  ``adapt_in_background`` they run on copies of the hyperparameters in a worker thread
+  while updates go on under the old ones, and the first `update()` after the worker is
+  done applies the result (re-prior: O(M^3), milliseconds); adaptation points passed
+  meanwhile are merged into the next adaptation. Otherwise (the default: reproducible)
+  the whole adaptation runs inside the `update()` that reaches the adaptation point.
 * Prediction caches K_ZZ^-1 m and a triangular factor R of K_ZZ^-1 (K_ZZ - P) K_ZZ^-1
   between updates (`_variance_factor`); the latent variance k - |R k_Z(x)|^2 = k - q + a^T P a
   is exact FITC; ``include_noise`` adds sigma^2 (the predictive of an observation, for
@@ -55,9 +59,11 @@ numpy float64 in and out; torch (float64, ``num_threads`` intra-op threads) insi
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 
 import numpy as np
@@ -118,6 +124,9 @@ class GPMapperConfig:
             stationary lengthscale); the attentive network's weights use a tenth of it.
         adapt_window: most recent samples in the adaptation set.
         adapt_reservoir: uniformly sampled older samples in the adaptation set.
+        adapt_in_background: fit the hyperparameters in a worker thread, off the update
+            path (a node: no update waits for an adaptation); the step at which a result
+            lands then depends on timing. False: inside `update` (reproducible).
         noise_floor: lower bound of the learned noise std relative to the output scale.
         jitter: diagonal added to K_ZZ, relative to the signal variance.
         seed: network initialisation and reservoir sampling.
@@ -142,6 +151,7 @@ class GPMapperConfig:
     adapt_lr: float = 0.05
     adapt_window: int = 128
     adapt_reservoir: int = 128
+    adapt_in_background: bool = False
     noise_floor: float = 1e-3
     jitter: float = 1e-6
     seed: int = 0
@@ -183,12 +193,10 @@ class GPMapper:
             config.kernel, config.lengthscale or 2.0 * config.inducing_spacing,
             config.num_lengthscales, config.hidden_units, config.seed)
         self._log_noise = torch.nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
-        scalars = [p for p in self.kernel.parameters() if p.dim() == 0]
-        network = [p for p in self.kernel.parameters() if p.dim() > 0]
-        groups = [{'params': [*scalars, self._log_noise]}]
-        if network:  # network weights take smaller steps than the log-scale hyperparameters
-            groups.append({'params': network, 'lr': config.adapt_lr * _NETWORK_LR_RATIO})
-        self._optimizer = torch.optim.Adam(groups, lr=config.adapt_lr)
+        self._exp_cache: dict[str, tuple[Tensor, int, float]] = {}
+        self._optimizer = self._make_optimizer(self.kernel, self._log_noise)
+        self._job: _Adaptation | None = None   # the adaptation in flight
+        self._executor: ThreadPoolExecutor | None = None
         self._buffer = SampleBuffer(config.adapt_window, config.adapt_reservoir, config.seed)
         self._num_samples = 0
         self._stats = np.zeros(3)       # Welford count, mean, M2 of the raw values
@@ -273,12 +281,14 @@ class GPMapper:
             self._buffer.add(np.column_stack([xy, t, y]))
             self._assimilate(torch.from_numpy(np.ascontiguousarray(xy)), t.copy(),
                              torch.from_numpy((y - self._mu) / self._scale), place=True)
-            rounds = 0
-            while self._num_samples >= self._next_adapt:
-                rounds += 1
-                self._next_adapt = self._following_adapt(self._next_adapt)
-            if rounds and self.config.adapt_steps:
-                self._adapt(min(rounds, _MAX_ADAPT_ROUNDS))
+            self._apply_finished_adaptation()
+            if self._job is None:  # points passed while one was in flight count now
+                rounds, point = 0, self._next_adapt
+                while self._num_samples >= self._next_adapt:
+                    rounds += 1
+                    self._next_adapt = self._following_adapt(self._next_adapt)
+                if rounds and self.config.adapt_steps:
+                    self._start_adaptation(min(rounds, _MAX_ADAPT_ROUNDS), point)
 
     def predict(self, xy, t: float | None = None,
                 include_noise: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -297,6 +307,7 @@ class GPMapper:
             xy: (Q, 2) -> (Q,), (Q,)
         """
         xy = self._check_points(xy, 'xy')
+        self._apply_finished_adaptation()
         phi = self._decay(t)
         mean = zeros(len(xy))
         var = torch.full((len(xy),), self._amp(), dtype=torch.float64)
@@ -331,6 +342,7 @@ class GPMapper:
             xy: (Q, 2) -> (Q,)
         """
         xy = self._check_points(xy, 'xy')
+        self._apply_finished_adaptation()
         phi = self._decay(t)
         mean = zeros(len(xy))
         with torch_threads(self.config.num_threads), torch.no_grad():
@@ -360,6 +372,7 @@ class GPMapper:
         if cand.ndim != 3 or cand.shape[2] != 2 or not np.isfinite(cand).all():
             raise ValueError(f'candidates must be finite (C, 2) or (C, S, 2), got {cand.shape}')
         C, S = cand.shape[:2]
+        self._apply_finished_adaptation()
         if not len(self._Z) or C == 0:
             return np.zeros(C)
         with torch_threads(self.config.num_threads), torch.no_grad():
@@ -377,7 +390,9 @@ class GPMapper:
 
     # ------------------------------------------------------------------ snapshot
     def state_dict(self) -> dict:
-        """Everything needed to continue exactly where this mapper is (tensors, ints, floats)."""
+        """Everything needed to continue exactly where this mapper is (tensors, ints, floats):
+        the map as it stands; an adaptation in flight is not waited for, the restored
+        mapper runs it again at its next update."""
         return {
             'version': SNAPSHOT_VERSION,
             'config': asdict(self.config),
@@ -388,7 +403,7 @@ class GPMapper:
             'num_samples': self._num_samples,
             'stats': torch.from_numpy(self._stats.copy()),
             'mu': self._mu, 'scale': self._scale,
-            'next_adapt': float(self._next_adapt),
+            'next_adapt': float(self._job.point if self._job else self._next_adapt),
             'time': math.nan if self._t is None else self._t,
             'Z': self._Z.clone(), 'EZ': self._EZ.clone(), 'K': self._K.clone(),
             'Kinv': self._Kinv.clone(), 'm': self._m.clone(), 'P': self._P.clone(),
@@ -435,6 +450,21 @@ class GPMapper:
         except (KeyError, AttributeError, TypeError, RuntimeError) as error:
             raise ValueError(f'malformed snapshot: {error!r}') from error
         self._cache = None
+        self._job = None   # an adaptation of the replaced state is dropped
+
+    def settle(self) -> None:
+        """Wait for an adaptation in flight (``adapt_in_background``) and apply it."""
+        if self._job is not None:
+            with torch_threads(self.config.num_threads):
+                self._finish_adaptation()
+
+    def __getstate__(self) -> dict:
+        # A copy (deepcopy, pickle) is the map as it stands, like a snapshot: no thread
+        # pool, and an adaptation in flight runs again at the copy's next update.
+        state = {**self.__dict__, '_executor': None, '_job': None}
+        if self._job is not None:
+            state['_next_adapt'] = self._job.point
+        return state
 
     def save(self, path) -> None:
         """Write a snapshot atomically (a crash mid-write keeps the previous file)."""
@@ -479,15 +509,36 @@ class GPMapper:
         return torch.from_numpy(np.ascontiguousarray(xy))
 
     def _amp(self) -> float:
-        return float(self.kernel.amplitude.detach())
+        return self._exp_of('amp', self.kernel.log_amplitude)
 
     def _noise_var(self) -> float:
-        return self.config.noise_floor ** 2 + float(self._log_noise.detach().exp())
+        return self.config.noise_floor ** 2 + self._exp_of('noise', self._log_noise)
+
+    def _exp_of(self, name: str, log_value: Tensor) -> float:
+        """exp of a 0-d parameter, cached until it is modified (its version counter moves):
+        the update path reads the hyperparameters dozens of times, ~5 us each uncached."""
+        hit = self._exp_cache.get(name)
+        if hit is None or hit[0] is not log_value or hit[1] != log_value._version:
+            hit = self._exp_cache[name] = (log_value, log_value._version,
+                                           math.exp(float(log_value.detach())))
+        return hit[2]
 
     def _set_noise_std(self, std: float) -> None:
-        excess = max(std * std - self.config.noise_floor ** 2, 1e-12)
         with torch.no_grad():
-            self._log_noise.fill_(math.log(excess))
+            self._log_noise.fill_(self._log_excess_noise(std))
+
+    def _log_excess_noise(self, std: float) -> float:
+        """The noise parameter of noise std ``std``: log of its variance above the floor."""
+        return math.log(max(std * std - self.config.noise_floor ** 2, 1e-12))
+
+    def _make_optimizer(self, kernel: Kernel, log_noise: Tensor) -> torch.optim.Adam:
+        scalars = [p for p in kernel.parameters() if p.dim() == 0]
+        network = [p for p in kernel.parameters() if p.dim() > 0]
+        groups = [{'params': [*scalars, log_noise]}]
+        if network:  # network weights take smaller steps than the log-scale hyperparameters
+            groups.append({'params': network,
+                           'lr': self.config.adapt_lr * _NETWORK_LR_RATIO})
+        return torch.optim.Adam(groups, lr=self.config.adapt_lr)
 
     def _jitter(self) -> float:
         return self.config.jitter * self._amp()
@@ -604,8 +655,10 @@ class GPMapper:
     def _far_from_inducing(self, xy: Tensor) -> Tensor:
         if not len(self._Z):
             return torch.ones(len(xy), dtype=torch.bool)
-        d2 = ((xy[:, None, :] - self._Z[None, :, :]) ** 2).sum(-1).amin(1)
-        return d2 > self._spacing ** 2
+        # numpy: a few samples against M points, too small for torch's dispatch.
+        Z, x = self._Z.numpy(), xy.numpy()
+        dx, dy = x[:, 0:1] - Z[:, 0], x[:, 1:2] - Z[:, 1]
+        return torch.from_numpy((dx * dx + dy * dy).min(1) > self._spacing ** 2)
 
     def _fuse(self, A: Tensor, q: Tensor, t: float, yn: Tensor) -> None:
         """Kalman update of (m, P) with a block of samples taken at time t.
@@ -758,31 +811,71 @@ class GPMapper:
         return self._cache['factor']
 
     # ------------------------------------------------------------------ adaptation
-    def _adapt(self, rounds: int) -> None:
-        data = self._buffer.data()
-        steps = self.config.adapt_steps * rounds
-        old_scale, old_mu = self._scale, self._mu
+    def _apply_finished_adaptation(self) -> None:
+        if self._job is not None and self._job.future.done():
+            with torch_threads(self.config.num_threads):
+                self._finish_adaptation()
+
+    def _start_adaptation(self, rounds: int, point: float) -> None:
+        """Fit the hyperparameters to the adaptation set as it is now, on copies (the live
+        model keeps its own until `_finish_adaptation`): in the worker thread with
+        ``adapt_in_background``, else here and applied at once.
+
+        The output normalisation (running mean / std) and the attentive kernel's input
+        normalisation (the area spanned by Z) are refreshed first, the copies carrying
+        the same physical model in the new units (amplitude and noise rescaled).
+        """
         count, mean, m2 = self._stats
-        self._mu = float(mean)
+        scale = self._scale
         if not self.config.signal_std and count > 1 and m2 > 0:
-            self._scale = math.sqrt(m2 / (count - 1))
-        ratio = old_scale / self._scale
-        # The same physical model in the new units before fitting: amplitude, noise scale.
+            scale = math.sqrt(m2 / (count - 1))
+        ratio = self._scale / scale
+        kernel = copy.deepcopy(self.kernel)
+        log_noise = torch.nn.Parameter(torch.tensor(
+            self._log_excess_noise(math.sqrt(self._noise_var()) * ratio), dtype=torch.float64))
         with torch.no_grad():
-            self.kernel.log_amplitude += 2.0 * math.log(ratio)
-        self._set_noise_std(math.sqrt(self._noise_var()) * ratio)
-        K_old = self._K * ratio ** 2
-        prior_mean = torch.full_like(self._m, (old_mu - self._mu) / self._scale)
-        m_old = ratio * self._m + prior_mean
-        P_old = self._P * ratio ** 2
+            kernel.log_amplitude += 2.0 * math.log(ratio)
         if len(self._Z):
             lo, hi = self._Z.amin(0), self._Z.amax(0)
             half = max(float((hi - lo).max()) / 2, self.config.inducing_spacing)
-            self.kernel.set_input_normalization((lo + hi) / 2, half)
+            kernel.set_input_normalization((lo + hi) / 2, half)
+        optimizer = self._make_optimizer(kernel, log_noise)
+        optimizer.load_state_dict(copy.deepcopy(self._optimizer.state_dict()))
+        data = self._buffer.data()
+        yn = torch.from_numpy((data[:, 3] - float(mean)) / scale)
+        phi = ou_correlation(torch.from_numpy(data[:, 2] - self._t), self._tau)
+        fit = BoundFit(kernel, log_noise, optimizer, self.config.jitter,
+                       self.config.noise_floor)
+        job = _Adaptation(fit, float(mean), scale, point, Future())
+        args = (self._Z.clone(), torch.from_numpy(data[:, :2].copy()), phi, yn,
+                self.config.adapt_steps * rounds)
+        self._job = job
+        if self.config.adapt_in_background:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix='gp-adaptation')
+            job.future = self._executor.submit(fit.run, *args)
+        else:
+            fit.run(*args)
+            job.future.set_result(None)
+            self._finish_adaptation()
 
-        xy, t = torch.from_numpy(data[:, :2].copy()), data[:, 2].copy()
-        yn = torch.from_numpy((data[:, 3] - self._mu) / self._scale)
-        self._fit(xy, torch.from_numpy(t), yn, steps)
+    def _finish_adaptation(self) -> None:
+        """Adopt the fitted hyperparameters and units of the job in flight (waiting for it)
+        and re-express the belief under the new prior: rebuilt exactly from the stored
+        samples while they are all stored, else by `reprior` (the data's site kept)."""
+        job, self._job = self._job, None
+        job.future.result()   # a failure in the worker raises here
+        ratio = self._scale / job.scale
+        prior_mean = torch.full_like(self._m, (self._mu - job.mu) / job.scale)
+        K_old = self._K * ratio ** 2   # the old prior in the new units
+        m_old, P_old = ratio * self._m + prior_mean, self._P * ratio ** 2
+        self._mu, self._scale = job.mu, job.scale
+        self.kernel.load_state_dict(job.fit.kernel.state_dict())
+        with torch.no_grad():
+            self._log_noise.copy_(job.fit.log_noise)
+        self._optimizer.load_state_dict(job.fit.optimizer.state_dict())
+        if isinstance(self.kernel, AttentiveKernel):  # the spacing may have grown meanwhile
+            self.kernel.lift_ladder(self._spacing / 2)
 
         EZ, K = self._kernel_matrix()
         self._ind.assign(E=EZ, K=K)
@@ -790,38 +883,74 @@ class GPMapper:
         self._cache = None
         if self._buffer.complete:
             # Every sample is at hand: the exact sparse posterior under the new kernel.
+            data = self._buffer.data()
             t_end, self._t = self._t, None
             self._ind.assign(m=torch.zeros_like(m_old), P=self._K)
-            self._assimilate(xy, t, yn, place=False)
+            self._assimilate(torch.from_numpy(data[:, :2].copy()), data[:, 2].copy(),
+                             torch.from_numpy((data[:, 3] - self._mu) / self._scale),
+                             place=False)
             self._t = max(self._t, t_end)
         else:
             m_new, P_new = reprior(m_old, P_old, prior_mean, K_old, self._K)
             self._ind.assign(m=m_new, P=P_new)
 
-    def _fit(self, xy: Tensor, t: Tensor, yn: Tensor, steps: int) -> None:
-        """Adam on the negative collapsed variational bound (Titsias 2009) of the adaptation
-        set, with the current inducing points as the state at the belief's time.
 
-        The bound scores the sparse model actually used: hyperparameters whose structure
-        the inducing points cannot carry (lengthscales below their spacing) pay the trace
-        term instead of being fitted to the samples alone. Samples older than the belief
-        correlate with it through the OU factor phi_i = exp(-(t_now - t_i) / tau).
+@dataclass
+class _Adaptation:
+    """An adaptation in flight: the fit on copies of the hyperparameters, the output
+    normalisation (mean, scale) they are fitted in, the sample count that started it
+    (where a snapshot or copy resumes) and the fit's completion."""
+
+    fit: BoundFit
+    mu: float
+    scale: float
+    point: float
+    future: Future
+
+
+@dataclass
+class BoundFit:
+    """Hyperparameters (a kernel, the noise parameter and their Adam optimiser) fitted by
+    maximising the collapsed variational bound (Titsias 2009) of a sample set, given
+    inducing points; nothing else is touched, so it may run in another thread.
+
+    The bound scores the sparse model actually used: hyperparameters whose structure the
+    inducing points cannot carry (lengthscales below their spacing) pay the trace term
+    instead of being fitted to the samples alone.
+    """
+
+    kernel: Kernel
+    log_noise: torch.nn.Parameter
+    optimizer: torch.optim.Optimizer
+    jitter: float
+    noise_floor: float
+
+    def run(self, Z: Tensor, xy: Tensor, phi: Tensor, yn: Tensor, steps: int) -> None:
+        """``steps`` Adam steps on the negative bound; stops early, keeping the last valid
+        hyperparameters, where a factorisation fails or a value turns non-finite.
+
+        Args:
+            Z: [m] inducing points (the state at the belief's time). xy: [m] samples.
+            phi: OU correlation of each sample with the belief's time (1: static).
+            yn: normalised values.
+
+        Shapes:
+            Z: (M, 2), xy: (n, 2), phi: (n,), yn: (n,)
         """
         n = len(yn)
-        phi = ou_correlation(t - self._t, self._tau)
-        eye = torch.eye(len(self._Z), dtype=torch.float64)
-        floor2 = self.config.noise_floor ** 2
-        params = [p for group in self._optimizer.param_groups for p in group['params']]
+        eye = torch.eye(len(Z), dtype=torch.float64)
+        floor2 = self.noise_floor ** 2
+        params = [p for group in self.optimizer.param_groups for p in group['params']]
         for _ in range(steps):
-            self._optimizer.zero_grad()
-            EZ, EX = self.kernel.embed(self._Z), self.kernel.embed(xy)
+            self.optimizer.zero_grad()
+            EZ, EX = self.kernel.embed(Z), self.kernel.embed(xy)
             amp = self.kernel.amplitude
-            Kzz = self.kernel.between(EZ, EZ) + self.config.jitter * amp * eye
+            Kzz = self.kernel.between(EZ, EZ) + self.jitter * amp * eye
             L, info = torch.linalg.cholesky_ex(Kzz)
             if info.item():
                 break  # hyperparameters left the numerically valid region: keep these
             V = torch.linalg.solve_triangular(L, self.kernel.between(EZ, EX) * phi, upper=False)
-            noise = floor2 + self._log_noise.exp()
+            noise = floor2 + self.log_noise.exp()
             LB, info = torch.linalg.cholesky_ex(eye + V @ V.T / noise)
             if info.item():
                 break
@@ -833,7 +962,7 @@ class GPMapper:
                 break
             nll.backward()
             before = [p.detach().clone() for p in params]
-            self._optimizer.step()
+            self.optimizer.step()
             if not all(torch.isfinite(p).all() for p in params):
                 with torch.no_grad():
                     for p, b in zip(params, before):
@@ -915,9 +1044,10 @@ def check_header(state, kind: str | None, version: int, config: GPMapperConfig) 
         raise ValueError(f'snapshot config differs in: {", ".join(differs)}')
 
 
-# Configuration fields that do not change a GPMapper (read by drifting.make_mapper only):
-# a snapshot saved before they existed, or with another value, restores the same model.
-_SELECTOR_FIELDS = ('static_background',)
+# Configuration fields that do not change a GPMapper's state (the model selector read by
+# drifting.make_mapper; where adaptations run): a snapshot saved before they existed, or
+# with another value, restores the same model.
+_SELECTOR_FIELDS = ('static_background', 'adapt_in_background')
 
 
 def config_differences(stored, config: GPMapperConfig) -> list[str]:
