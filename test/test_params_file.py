@@ -53,3 +53,13 @@ def test_bad_files_and_values_name_the_problem(tmp_path):
         node_parameters(path, 'controller')
     with pytest.raises(ParamsFileError, match=r'params.yaml: PlannerNodeConfig: .*control_rate'):
         config_from_parameters(PlannerNodeConfig, {'control_rate': -1.0}, source=str(path))
+
+
+def test_the_packaged_mapping_fields_adapt_off_the_update_path():
+    from pathlib import Path
+
+    from asv_autonomy.mapping.gp import GPMapperConfig
+    params = node_parameters(Path(__file__).parents[1] / 'config' / 'autonomy.yaml', 'mapping')
+    for field in ('bathymetry', 'temperature'):
+        assert config_from_parameters(GPMapperConfig, params, field).adapt_in_background
+    assert not GPMapperConfig().adapt_in_background   # the library stays reproducible

@@ -97,14 +97,6 @@ def test_parameter_overrides_and_prefix(ros_env):
         assert unused_overrides(node) == []
 
 
-def test_defaults_from_an_instance_and_overrides_on_top(ros_env):
-    defaults = DemoConfig(steps=7, verbose=True)
-    with ros_node(overrides=[Parameter('verbose', value=False)]) as node:
-        config = declare_config(node, DemoConfig, defaults=defaults)
-        assert (config.steps, config.verbose) == (7, False)
-        assert node.get_parameter('steps').value == 7
-
-
 def test_params_file_with_ints_for_doubles(ros_env, tmp_path):
     path = params_file(tmp_path, (
         '    rate_hz: 20\n'          # YAML int for a double: accepted

@@ -107,7 +107,8 @@ def _survey(planner: str, seed: int, settings: SurveySettings, device: str, plan
     # The mapping node adds the transducer's draft to each sonar range (value_offsets).
     draft = sim.config.sonar.transducer_draft
     controller = _controller(planner, sim, settings, device, planner_config)
-    mapper = GPMapper(replace(settings.mapper, seed=seed))
+    # Simulated far faster than real time: adaptations inside the updates (reproducible).
+    mapper = GPMapper(replace(settings.mapper, seed=seed, adapt_in_background=False))
     polygon = np.asarray(settings.polygon, float).reshape(-1, 2)
     info_grid = _grid_axes(polygon, settings.grid_resolution)
     period = 1.0 / settings.control_rate

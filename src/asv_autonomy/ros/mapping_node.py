@@ -54,8 +54,6 @@ READERS = {
 # coming (odometry at 200 msg/s wall at 10x real time).
 INPUT_QOS = qos.SENSOR_BUFFERED
 SNAPSHOT_SUFFIX = '.pt'
-# A node's readings must never wait for a hyperparameter fit (up to ~1 s at M = 256).
-NODE_MAPPER_DEFAULTS = GPMapperConfig(adapt_in_background=True)
 _TIMING_WINDOW = 1000     # latest updates whose p50/p95 diagnostics report
 _NAME = re.compile(r'[a-z][a-z0-9_]*$')
 
@@ -172,7 +170,7 @@ class MappingNode(Node):
         self.health = InputHealth(self)
         self.fields: dict[str, Field] = {}
         for i, name in enumerate(cfg.field_names):
-            mapper_config = declare_config(self, GPMapperConfig, name, NODE_MAPPER_DEFAULTS)
+            mapper_config = declare_config(self, GPMapperConfig, name)
             self.fields[name] = Field(self, i, self._restore(name, mapper_config))
         self.create_subscription(Odometry, 'odometry/filtered', self.health.guard(
             'odometry/filtered', lambda m: cv.from_odometry(m, frame_id=cfg.map_frame),

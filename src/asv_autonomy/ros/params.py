@@ -68,8 +68,7 @@ class _Leaf:
     length: int | None  # fixed tuple length (tuple[float, float]); None for scalars/var-length
 
 
-def declare_config(node: Node, config_cls: type, prefix: str = '',
-                   defaults: Any = None) -> Any:
+def declare_config(node: Node, config_cls: type, prefix: str = '') -> Any:
     """Declare ``config_cls``'s fields as parameters of ``node`` and build the config.
 
     Args:
@@ -77,8 +76,6 @@ def declare_config(node: Node, config_cls: type, prefix: str = '',
         config_cls: a frozen dataclass whose fields are bool, int, float, str,
             ``tuple[float|int|str|bool, ...]`` or nested frozen dataclasses.
         prefix: parameter name prefix (``'mapper'`` gives ``mapper.field``), '' for none.
-        defaults: a ``config_cls`` instance whose values are the parameters' defaults
-            (None: the field defaults).
 
     Returns:
         ``config_cls`` instance built from the parameter values.
@@ -88,7 +85,7 @@ def declare_config(node: Node, config_cls: type, prefix: str = '',
             the message names the parameter.
         TypeError: ``config_cls`` has a field of an unsupported type (a programming error).
     """
-    return _build(node, config_cls, prefix, defaults)
+    return _build(node, config_cls, prefix, None)
 
 
 def unused_overrides(node: Node) -> list[str]:
