@@ -57,8 +57,8 @@ class DriftingFieldMapper:
     """Static background GP + fading anomaly GP of one scalar field (module docstring).
 
     Exposes the `GPMapper` interface the callers use (`update`, `predict`,
-    `variance_reduction`, `settle`, snapshots, `num_samples`, `inducing_points`, `spacing`, `time`,
-    `noise_std`).
+    `variance_reduction`, `settle`, `close`, snapshots, `num_samples`, `inducing_points`,
+    `spacing`, `time`, `noise_std`).
 
     Args:
         config: the field's `GPMapperConfig`, with ``temporal_timescale`` > 0. The
@@ -182,6 +182,11 @@ class DriftingFieldMapper:
         """Wait for the parts' adaptations in flight and apply them."""
         self.background.settle()
         self.anomaly.settle()
+
+    def close(self) -> None:
+        """Stop the parts' adaptations in flight and their worker threads."""
+        self.background.close()
+        self.anomaly.close()
 
     def state_dict(self) -> dict:
         """Everything needed to continue exactly where this mapper is: both parts."""

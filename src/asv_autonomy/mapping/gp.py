@@ -458,6 +458,17 @@ class GPMapper:
             with torch_threads(self.config.num_threads):
                 self._finish_adaptation()
 
+    def close(self) -> None:
+        """Stop an adaptation in flight (at its next Adam step; it is not applied and runs
+        again at the next update) and let the worker thread end. The mapper stays usable."""
+        if self._job is not None:
+            self._job.fit.stopped = True
+            self._next_adapt = self._job.point
+            self._job = None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle) is the map as it stands, like a snapshot: no thread
         # pool, and an adaptation in flight runs again at the copy's next update.
@@ -851,8 +862,10 @@ class GPMapper:
                 self.config.adapt_steps * rounds)
         self._job = job
         if self.config.adapt_in_background:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix='gp-adaptation')
+            if self._executor is None:  # torch's intra-op thread count is per thread
+                self._executor = ThreadPoolExecutor(
+                    1, thread_name_prefix='gp-adaptation', initializer=torch.set_num_threads,
+                    initargs=(self.config.num_threads or torch.get_num_threads(),))
             job.future = self._executor.submit(fit.run, *args)
         else:
             fit.run(*args)
@@ -924,6 +937,7 @@ class BoundFit:
     optimizer: torch.optim.Optimizer
     jitter: float
     noise_floor: float
+    stopped: bool = False   # set from another thread: stop at the next step
 
     def run(self, Z: Tensor, xy: Tensor, phi: Tensor, yn: Tensor, steps: int) -> None:
         """``steps`` Adam steps on the negative bound; stops early, keeping the last valid
@@ -942,6 +956,8 @@ class BoundFit:
         floor2 = self.noise_floor ** 2
         params = [p for group in self.optimizer.param_groups for p in group['params']]
         for _ in range(steps):
+            if self.stopped:
+                break
             self.optimizer.zero_grad()
             EZ, EX = self.kernel.embed(Z), self.kernel.embed(xy)
             amp = self.kernel.amplitude

@@ -219,6 +219,8 @@ class MappingNode(Node):
             except Exception as error:  # noqa: BLE001 - still release the node's resources
                 self.get_logger().error(f'could not save the maps to '
                                         f'{self.config.snapshot_dir}: {error}')
+        for field in self.fields.values():   # no exit waits for a hyperparameter fit
+            field.mapper.close()
         return super().destroy_node()
 
     # ------------------------------------------------------------------ inputs
