@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from asv_autonomy.mapping import GPMapper, GPMapperConfig
+from asv_autonomy.mapping.adaptation import BoundFit
 from asv_autonomy.mapping.gp import SNAPSHOT_VERSION
 from asv_autonomy.measurements import InvalidInput
 
@@ -356,15 +357,14 @@ def test_background_adaptation_settled_at_once_equals_the_synchronous_one():
 
 
 def test_updates_go_on_while_a_background_adaptation_runs(monkeypatch):
-    from asv_autonomy.mapping import gp
     release, started = threading.Event(), threading.Event()
-    fit = gp.BoundFit.run
+    fit = BoundFit.run
 
     def held_fit(self, *args):
         started.set()
         assert release.wait(30.0)
         fit(self, *args)
-    monkeypatch.setattr(gp.BoundFit, 'run', held_fit)
+    monkeypatch.setattr(BoundFit, 'run', held_fit)
     mapper = GPMapper(GPMapperConfig(kernel='rbf', inducing_spacing=8.0, noise_std=1.0,
                                      adapt_warmup=64, adapt_every=64,
                                      adapt_in_background=True))
