@@ -239,6 +239,17 @@ def test_thread_setting_reaches_the_streaming_mappers():
         bench.BenchSettings(threads=-1)
 
 
+def test_background_adaptation_reaches_the_streaming_mappers_and_lands_before_scoring():
+    x, y = _smooth_field(300)
+    for background in (False, True):
+        settings = bench.BenchSettings(adapt_in_background=background, inducing=32)
+        model = bench.make_model('asv', settings, seed=0, n=len(y))
+        assert model.mapper.config.adapt_in_background == background
+        model.fit(x, y)
+        model.predict(x[:5])
+        assert model.mapper._job is None   # a fit in flight was applied before scoring
+
+
 def test_sgpr_and_pypolo_fit_a_smooth_field():
     x, y = _smooth_field(120)
     query, truth = _smooth_field(200, seed=1)

@@ -38,7 +38,7 @@ from asv_autonomy.ros import qos
 from asv_autonomy.measurements import InvalidInput
 from asv_autonomy.ros.health import DIAGNOSTICS_QOS, HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
-from asv_autonomy.ros.spin import run_node
+from asv_autonomy.ros.spin import run_node, set_torch_threads
 
 STATUS_PREFIX = 'anomaly: '
 
@@ -89,9 +89,7 @@ class AnomalyNode(Node):
     def __init__(self):
         super().__init__('anomaly')
         self.config = declare_config(self, AnomalyNodeConfig)
-        if self.config.torch_threads:
-            import torch
-            torch.set_num_threads(self.config.torch_threads)
+        set_torch_threads(self.config.torch_threads)
         self.detector = load_detector(self.config.model)
         self.rate_hz = self.config.rate_hz or self.detector.config.rate_hz
         self.builder = BoatChannelBuilder(ChannelConfig(datum=self.config.datum,

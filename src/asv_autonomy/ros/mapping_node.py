@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2, Range, Temperature
@@ -43,7 +42,7 @@ from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
 from asv_autonomy.ros.health import HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
-from asv_autonomy.ros.spin import run_node
+from asv_autonomy.ros.spin import run_node, set_torch_threads
 
 # Message kind of a field's topic -> (message type, reader of a ScalarReading).
 READERS = {
@@ -163,8 +162,7 @@ class MappingNode(Node):
     def __init__(self):
         super().__init__('mapping')
         self.config = cfg = declare_config(self, MappingNodeConfig)
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        set_torch_threads(cfg.threads)
         self.poses = PoseBuffer(cfg.pose)
         self.grid = MapGrid(cfg.grid)
         self.health = InputHealth(self)

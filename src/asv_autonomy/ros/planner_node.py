@@ -38,7 +38,7 @@ from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
 from asv_autonomy.ros.health import HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
-from asv_autonomy.ros.spin import run_node
+from asv_autonomy.ros.spin import run_node, set_torch_threads
 from asv_autonomy.sim.world import World, WorldConfig
 
 
@@ -99,9 +99,7 @@ class PlannerNode(Node):
         planner_config = declare_config(self, PlannerConfig)
         vessel = declare_config(self, VesselParams, 'vessel')
         self.monitor = HealthMonitor(declare_config(self, HealthMonitorConfig, 'health'))
-        if cfg.torch_threads:
-            import torch
-            torch.set_num_threads(cfg.torch_threads)
+        set_torch_threads(cfg.torch_threads)
         try:
             self.planner = build_planner(cfg, planner_config, vessel)
         except (ValueError, OSError, RuntimeError) as error:

@@ -35,7 +35,7 @@ from asv_autonomy.ros import conversions as cv
 from asv_autonomy.ros import qos
 from asv_autonomy.ros.health import HealthReporter, InputHealth
 from asv_autonomy.ros.params import ConfigError, declare_config
-from asv_autonomy.ros.spin import run_node
+from asv_autonomy.ros.spin import run_node, set_torch_threads
 
 IMAGE_TOPIC = 'sensors/camera/image_raw'
 INFO_TOPIC = 'sensors/camera/camera_info'
@@ -93,9 +93,7 @@ class SegmentationNode(Node):
         self.config = declare_config(self, SegmentationNodeConfig)
         self.projection = declare_config(self, ProjectionConfig, 'projection')
         self.poses = PoseBuffer(declare_config(self, PoseBufferConfig, 'pose'))
-        if self.config.torch_threads:
-            import torch
-            torch.set_num_threads(self.config.torch_threads)
+        set_torch_threads(self.config.torch_threads)
         self.segmenter = load_segmenter(self.config.model)
         self.health = InputHealth(self)
         self.intrinsics: cv.CameraIntrinsics | None = None

@@ -23,6 +23,14 @@ EXIT_OK = 0
 EXIT_CONFIG = 2
 
 
+def set_torch_threads(count: int) -> None:
+    """Give this node's torch ``count`` intra-op threads (0: leave torch's default, one per
+    core). Nodes share the cores: a node's own setting keeps their pools from competing."""
+    if count:
+        import torch   # only the nodes that run models pay for the import
+        torch.set_num_threads(count)
+
+
 def run_node(node_factory: Callable[[], Node], args: Sequence[str] | None = None) -> int:
     """Run one node until Ctrl-C, SIGTERM or shutdown.
 
