@@ -19,6 +19,12 @@ if [[ $what == baja || $what == all ]]; then
     --n 1000,5000,20000,80000 --inducing 256 --seeds 1 \
     --models asv,asv-stationary,exact-rbf,sgpr,pypolo-ak \
     --json "$OUT/baja-track.json" --plot "$OUT/baja-track.png"
+  # As the mapping node runs the mapper: one reading per update (its batch_size) and the
+  # hyperparameter fits on a worker thread (config/autonomy.yaml: adapt_in_background).
+  # Back to back the worker is always busy and contends for the GIL: a pessimistic figure.
+  "$ASV" bench mapping --field "$DATA/baja-bathymetry.csv.xz" --order track \
+    --n 1000,5000,20000,80000 --inducing 256 --seeds 1 --batch 1 --adapt-in-background \
+    --models asv,asv-stationary --json "$OUT/baja-track-node.json"
 fi
 
 if [[ $what == topobathy || $what == all ]]; then
