@@ -123,6 +123,17 @@ def test_between_into_a_buffer_equals_the_allocating_path(name):
     assert torch.allclose(got, expected, rtol=1e-12, atol=1e-14)
 
 
+def test_ladder_mix_value_and_gradients_match_autograd():
+    from asv_autonomy.mapping.kernels import ladder_mix
+    generator = torch.Generator().manual_seed(0)
+    w1 = torch.rand(3, 5, dtype=torch.float64, generator=generator, requires_grad=True)
+    w2 = torch.rand(3, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    levels = torch.rand(3, 5, 4, dtype=torch.float64, generator=generator)
+    expected = (w1[:, :, None] * w2[:, None, :] * levels).sum(0)
+    torch.testing.assert_close(ladder_mix(w1, w2, levels), expected, rtol=1e-12, atol=1e-14)
+    assert torch.autograd.gradcheck(lambda a, b: ladder_mix(a, b, levels), (w1, w2))
+
+
 def test_attentive_kernel_gradients_reach_every_parameter():
     kernel = _scrambled_attentive(seed=4)
     x = _points(30, 11)
