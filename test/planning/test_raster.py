@@ -21,6 +21,13 @@ def test_a_plane_is_reproduced_exactly_inside_and_clamped_outside():
     assert outside[1] == pytest.approx(plane[-1, -1])
 
 
+def test_a_nan_position_samples_nan_and_leaves_the_others_alone():
+    raster = Raster(np.arange(12.0).reshape(3, 4), origin=(0.0, 0.0), resolution=1.0)
+    xy = torch.tensor([[float('nan'), 1.0], [1.0, float('nan')], [2.0, 1.0]])
+    got = raster.sample(xy)[:, 0]
+    assert torch.isnan(got[:2]).all() and got[2] == 6.0
+
+
 def test_batched_shapes_and_cell_centres():
     raster = Raster(np.arange(12.0).reshape(3, 4), origin=(0.0, 0.0), resolution=1.0)
     centres = raster.cell_centres()

@@ -79,7 +79,7 @@ class Raster:
             xy: [m] map positions.
 
         Returns:
-            Values per channel.
+            Values per channel; NaN at NaN positions.
 
         Shapes:
             xy ``(..., 2)`` -> ``(..., C)``.
@@ -87,8 +87,10 @@ class Raster:
         ny, nx = self.shape
         fx = ((xy[..., 0] - self.origin[0]) / self.resolution).clamp(0.0, nx - 1.0)
         fy = ((xy[..., 1] - self.origin[1]) / self.resolution).clamp(0.0, ny - 1.0)
-        i0 = fx.floor().clamp(max=nx - 2.0)
-        j0 = fy.floor().clamp(max=ny - 2.0)
+        # A NaN position (a diverged rollout) indexes cell 0 and keeps NaN weights: its
+        # values are NaN (the costs treat NaN as infeasible) instead of an index error.
+        i0 = fx.nan_to_num(0.0).floor().clamp(max=nx - 2.0)
+        j0 = fy.nan_to_num(0.0).floor().clamp(max=ny - 2.0)
         wx, wy = (fx - i0).unsqueeze(-1), (fy - j0).unsqueeze(-1)
         index = (j0 * nx + i0).long().reshape(-1)
         flat = self._flat
