@@ -404,7 +404,7 @@ class GPMapper:
             'num_samples': self._num_samples,
             'stats': torch.from_numpy(self._stats.copy()),
             'mu': self._mu, 'scale': self._scale,
-            'next_adapt': float(self._job.point if self._job else self._next_adapt),
+            'next_adapt': float(self._resume_point()),
             'time': math.nan if self._t is None else self._t,
             'Z': self._Z.clone(), 'EZ': self._EZ.clone(), 'K': self._K.clone(),
             'Kinv': self._Kinv.clone(), 'm': self._m.clone(), 'P': self._P.clone(),
@@ -464,8 +464,7 @@ class GPMapper:
         again at the next update) and let the worker thread end. The mapper stays usable."""
         if self._job is not None:
             self._job.fit.stopped = True
-            self._next_adapt = self._job.point
-            self._job = None
+            self._next_adapt, self._job = self._resume_point(), None
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -473,10 +472,13 @@ class GPMapper:
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle) is the map as it stands, like a snapshot: no thread
         # pool, and an adaptation in flight runs again at the copy's next update.
-        state = {**self.__dict__, '_executor': None, '_job': None}
-        if self._job is not None:
-            state['_next_adapt'] = self._job.point
-        return state
+        return {**self.__dict__, '_executor': None, '_job': None,
+                '_next_adapt': self._resume_point()}
+
+    def _resume_point(self) -> float:
+        """The next adaptation point of the map as it stands: an adaptation in flight is
+        not part of it and starts again from its own point."""
+        return self._next_adapt if self._job is None else self._job.point
 
     def save(self, path) -> None:
         """Write a snapshot atomically (a crash mid-write keeps the previous file)."""
@@ -825,8 +827,16 @@ class GPMapper:
     # ------------------------------------------------------------------ adaptation
     def _apply_finished_adaptation(self) -> None:
         if self._job is not None and self._job.future.done():
-            with torch_threads(self.config.num_threads):
-                self._finish_adaptation()
+            self.settle()
+
+    def _stored_samples(self, mu: float, scale: float) -> tuple[Tensor, np.ndarray, Tensor]:
+        """The adaptation set: positions, times and values normalised by (mu, scale).
+
+        Shapes: -> (n, 2), (n,), (n,)
+        """
+        data = self._buffer.data()
+        return (torch.from_numpy(data[:, :2].copy()), data[:, 2].copy(),
+                torch.from_numpy((data[:, 3] - mu) / scale))
 
     def _start_adaptation(self, rounds: int, point: float) -> None:
         """Fit the hyperparameters to the adaptation set as it is now, on copies (the live
@@ -853,14 +863,12 @@ class GPMapper:
             kernel.set_input_normalization((lo + hi) / 2, half)
         optimizer = self._make_optimizer(kernel, log_noise)
         optimizer.load_state_dict(copy.deepcopy(self._optimizer.state_dict()))
-        data = self._buffer.data()
-        yn = torch.from_numpy((data[:, 3] - float(mean)) / scale)
-        phi = ou_correlation(torch.from_numpy(data[:, 2] - self._t), self._tau)
+        xy, t, yn = self._stored_samples(float(mean), scale)
+        phi = ou_correlation(torch.from_numpy(t - self._t), self._tau)
         fit = BoundFit(kernel, log_noise, optimizer, self.config.jitter,
                        self.config.noise_floor)
         job = Adaptation(fit, float(mean), scale, point, Future())
-        args = (self._Z.clone(), torch.from_numpy(data[:, :2].copy()), phi, yn,
-                self.config.adapt_steps * rounds)
+        args = (self._Z.clone(), xy, phi, yn, self.config.adapt_steps * rounds)
         self._job = job
         if self.config.adapt_in_background:
             if self._executor is None:  # torch's intra-op thread count is per thread
@@ -897,12 +905,9 @@ class GPMapper:
         self._cache = None
         if self._buffer.complete:
             # Every sample is at hand: the exact sparse posterior under the new kernel.
-            data = self._buffer.data()
             t_end, self._t = self._t, None
             self._ind.assign(m=torch.zeros_like(m_old), P=self._K)
-            self._assimilate(torch.from_numpy(data[:, :2].copy()), data[:, 2].copy(),
-                             torch.from_numpy((data[:, 3] - self._mu) / self._scale),
-                             place=False)
+            self._assimilate(*self._stored_samples(self._mu, self._scale), place=False)
             self._t = max(self._t, t_end)
         else:
             m_new, P_new = reprior(m_old, P_old, prior_mean, K_old, self._K)

@@ -122,6 +122,10 @@ class Kernel(torch.nn.Module):
         """
         return self.amplitude.expand(n)
 
+    def _longest(self) -> float:
+        """[m] the ladder's longest lengthscale (`lengthscales`[0] without the tensor)."""
+        return math.exp(float(self.log_lengthscale)) * 2.0 ** (self.num_lengthscales - 1)
+
     def set_input_normalization(self, center: Tensor, scale: float) -> None:
         """Hook for kernels with a network of the normalised position (no-op here)."""
 
@@ -289,10 +293,9 @@ class AttentiveKernel(Kernel):
         L = self.num_lengthscales
         if not torch.is_grad_enabled():  # prediction: one compiled pass (`fused`)
             a1, a2 = e1.detach().numpy(), e2.detach().numpy()
-            longest = math.exp(float(self.log_lengthscale)) * 2.0 ** (L - 1)
             return torch.from_numpy(attentive_cross(
                 a1[:, :2], a1[:, 2:2 + L], a1[:, 2 + L:], a2[:, :2], a2[:, 2:2 + L],
-                a2[:, 2 + L:], longest, math.exp(float(self.log_amplitude)),
+                a2[:, 2 + L:], self._longest(), math.exp(float(self.log_amplitude)),
                 None if out is None else out.numpy()))
         w1, w2 = e1[:, 2:2 + L].T, e2[:, 2:2 + L].T  # (L, n)
         members = e1[:, 2 + L:] @ e2[:, 2 + L:].T
@@ -300,7 +303,7 @@ class AttentiveKernel(Kernel):
         # positions are data and the ladder a buffer. The distance levels are built
         # without autograd (backpropagating their squaring chain was ~40 % of a fit step).
         with torch.no_grad():
-            longest = float(self.lengthscales[0])
+            longest = self._longest()
             rho = torch.exp(-0.5 * squared_distance(e1[:, :2] / longest, e2[:, :2] / longest))
             levels = torch.empty((L, *rho.shape), dtype=rho.dtype)
             levels[0] = rho

@@ -221,8 +221,7 @@ def run_plume_benchmark(config: PlumeBenchConfig, controller: Controller,
                           plume_pulse_duty=config.pulse_duty)
     sim = Simulator(replace(defaults, seed=config.seed, temperature=temperature))
     localizer = Localizer(LocalizationConfig(datum=sim.config.datum))
-    # Simulated far faster than real time: adaptations inside the updates (reproducible).
-    mapper = replace(mapper, adapt_in_background=False)
+    mapper = _as_run(mapper)
     mappers = {'spatiotemporal': make_mapper(mapper),
                'static': GPMapper(replace(mapper, temporal_timescale=0.0)),
                'fading': GPMapper(replace(mapper, static_background=False))}
@@ -301,11 +300,17 @@ def write_json(path: Path, result: PlumeBenchResult | None, settings: dict) -> N
     tmp.replace(path)
 
 
+def _as_run(mapper: GPMapperConfig) -> GPMapperConfig:
+    """The maps' configuration as the benchmark runs it: simulated far faster than real
+    time, with the hyperparameter fits inside the updates (reproducible)."""
+    return replace(mapper, adapt_in_background=False)
+
+
 def settings_dict(config: PlumeBenchConfig, controller: BaselineConfig,
                   mapper: GPMapperConfig, loop: HeadlessConfig) -> dict:
     """What the JSON records of the run's configuration."""
     return {'benchmark': asdict(config),
-            'mapper': asdict(replace(mapper, adapt_in_background=False)),  # as run
+            'mapper': asdict(_as_run(mapper)),
             'controller': asdict(controller),
             'loop': asdict(replace(loop, duration=config.duration))}
 
