@@ -243,8 +243,11 @@ def test_rate_start_topics_and_remap(listener, ros_env, tmp_path):
     received = listener.received['/played']
     values = [deserialize('std_msgs/msg/Float64', data).data for _, data in received]
     assert values == [0.5 * i for i in range(5, 21)]  # from 0.5 s on
-    # 1.5 s of bag at twice the speed.
-    assert received[-1][0] - received[0][0] == pytest.approx(0.75, abs=0.15)
+    # 1.5 s of bag at twice the speed: 0.75 s between first and last arrival. The first
+    # arrivals can lag on a loaded machine (they were 0.25 s late once in a full run,
+    # spread 0.50 s), which only shortens the spread; at full speed it would be ~0, at the
+    # bag's own rate 1.5 s.
+    assert 0.4 < received[-1][0] - received[0][0] < 0.9
     assert listener.received['/thrust'] == [] and listener.received['/odometry/filtered'] == []
     assert listener.received['/clock'] == []
 
