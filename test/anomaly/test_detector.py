@@ -1,4 +1,5 @@
 """AnomalyDetector end to end on a small synthetic system, and safe checkpoints."""
+import dataclasses
 import os
 import pickle
 
@@ -65,26 +66,53 @@ def test_flags_a_planted_fault_and_not_the_normal_part(fitted):
     assert np.flatnonzero(inside)[0] <= 20               # within 2 s of the onset
     assert np.median(scores.score[slice(*FAULT)]) > 3 * np.median(scores.score[200:FAULT[0]])
     assert not scores.is_anomaly[:FAULT[0]].any()         # the gap in c included
-    assert not scores.is_anomaly[FAULT[1] + 30:].any()
+    # The long-window mean still holds the fault for up to its length after the end.
+    assert not scores.is_anomaly[FAULT[1] + 30 + CONFIG.long_steps:].any()
     assert np.all(scores.score[:CONFIG.rows_needed - 1] == 0)
     assert set(scores.channel[scores.is_anomaly]) <= {'a', 'b'}
     assert set(scores.channel[~scores.is_anomaly]) == {''}
-    named = scores.fault[scores.is_anomaly]
+    named = scores.fault[FAULT[0]:FAULT[1]][inside]        # the classifier, in the fault
     assert np.mean(named == 'coupling_break') > 0.5
     assert np.isfinite(scores.channel_scores).all()
 
 
-def test_score_window_matches_offline_scores(fitted):
+def test_score_window_with_a_memory_matches_offline_scores(fitted):
     detector, _ = fitted
     series = _system(1600, 8, fault=FAULT)
     scores = detector.score(series)
-    for row in (FAULT[0] + 50, 600, 115):                 # in the fault, normal, in the gap
-        window = detector.score_window(series.values[row - CONFIG.rows_needed + 1:row + 1])
+    rows = CONFIG.rows_needed
+    memory = detector.score_memory()
+    assert memory is not None
+    checked = range(rows - 1, FAULT[0] + 100)           # the gap in c, normal, the fault
+    for row in checked:
+        part = slice(row - rows + 1, row + 1)
+        window = detector.score_window(series.values[part], memory, series.times[part])
         assert window.score == pytest.approx(float(scores.score[row]), rel=1e-4, abs=1e-5)
         assert window.is_anomaly == scores.is_anomaly[row]
         assert window.channel == scores.channel[row]
+    # Without a memory the long window is left out: never more than with it.
+    row = FAULT[0] + 99
+    short = detector.score_window(series.values[row - rows + 1:row + 1])
+    assert short.score <= scores.score[row] + 1e-5
     with pytest.raises(ValueError, match='score_window needs'):
         detector.score_window(series.values[:5])
+    with pytest.raises(ValueError, match='times'):
+        detector.score_window(series.values[:rows], detector.score_memory())
+
+
+def test_the_long_window_finds_a_persistent_offset_the_short_one_misses(fitted):
+    detector, _ = fitted
+    series = _system(2000, 7)
+    series.values[1000:1400, 1] += 0.5       # inside b's normal range, held for 40 s
+    with_long = detector.score(series)
+    short_only = AnomalyDetector(dataclasses.replace(CONFIG, long_window_s=0.0))
+    short_only.__dict__.update({k: v for k, v in vars(detector).items() if k != 'config'})
+    without = short_only.score(series)
+    assert with_long.is_anomaly[1000:1400].mean() > 0.5
+    assert without.is_anomaly[1000:1400].mean() < 0.3
+    assert not with_long.is_anomaly[:1000].any() and not with_long.is_anomaly[1500:].any()
+    assert detector.long_gain.shape == (3,) and np.all(detector.long_gain > 0)
+    assert short_only.score_memory() is None
 
 
 def test_missing_channel_scores_without_nan(fitted):
@@ -152,6 +180,8 @@ def test_tampered_or_broken_checkpoints_are_rejected(fitted, tmp_path):
         tampered('keys.pt', lambda b: b.pop('normaliser')): 'bad or missing entry',
         tampered('format.pt', lambda b: b.update(format='other')): 'not an anomaly checkpoint',
         tampered('channels.pt', lambda b: b.update(channels=['a', 'b'])): 'do not match 2',
+        tampered('gain.pt', lambda b: b.update(long_gain=torch.tensor([1.0, -1.0, 0.0]))):
+            'long_gain must be 3',
         tmp_path / 'absent.pt': 'no such file',
     }
     garbage = tmp_path / 'garbage.pt'
@@ -174,6 +204,25 @@ def test_config_round_trip_and_validation():
         DetectorConfig(false_alarms_per_hour=0.0)
     with pytest.raises(TypeError, match='unknown'):
         DetectorConfig.from_dict({'windw': 3})
+    assert DetectorConfig(long_window_s=10.0, rate_hz=10.0).long_steps == 100
+    assert DetectorConfig(long_window_s=0.0).long_steps == 0
+    with pytest.raises(ValueError, match='under two grid steps'):
+        DetectorConfig(long_window_s=1.0, rate_hz=1.0)
+    with pytest.raises(ValueError, match='long_margin'):
+        DetectorConfig(long_margin=0.9)
+
+
+def test_a_checkpoint_without_long_window_gains_loads_with_the_window_off(fitted, tmp_path):
+    detector, _ = fitted
+    path = tmp_path / 'model.pt'
+    detector.save(path)
+    blob = torch.load(path, weights_only=True)
+    del blob['long_gain']                      # as written before the long window existed
+    torch.save(blob, path)
+    old = AnomalyDetector.load(path)
+    assert old.score_memory() is None and not old.long_gain.any()
+    series = _system(800, 10)
+    assert np.all(old.score(series).score <= detector.score(series).score + 1e-6)
 
 
 def test_unfitted_detector_and_wrong_rate_are_clear_errors():

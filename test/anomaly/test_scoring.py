@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from asv_autonomy.anomaly.scoring import (ScoreStatistics, alarm_events, calibrate_threshold,
-                                          channel_scores, raw_errors, smooth)
+from asv_autonomy.anomaly.scoring import (ScoreMemory, ScoreStatistics, alarm_events,
+                                          calibrate_threshold, channel_scores, long_mean,
+                                          long_window_gains, raw_errors, smooth)
 
 
 def test_raw_errors_are_zero_where_the_target_is_missing():
@@ -56,3 +57,43 @@ def test_threshold_allows_the_target_number_of_events():
                                margin=1.2) == pytest.approx(6.0)
     with pytest.raises(ValueError):
         calibrate_threshold([score], hours=1.0, alarms_per_hour=0.0, gap_steps=0)
+
+
+def test_long_window_gains_put_each_channels_normal_mean_below_the_threshold():
+    rng = np.random.default_rng(0)
+    quiet = np.abs(rng.standard_normal((600, 3))) * [1.0, 0.2, 0.0]   # channel 2 never scores
+    gains = long_window_gains([quiet[:300], quiet[300:]], steps=50, threshold=3.0, margin=1.5)
+    highest = np.max([long_mean(quiet[:300], 50).max(0), long_mean(quiet[300:], 50).max(0)], 0)
+    assert gains[:2] == pytest.approx(3.0 / (1.5 * highest[:2]), rel=1e-5)
+    assert gains[2] == 0.0
+    # The quieter channel gets the larger gain: the same mean is more unusual there.
+    assert gains[1] > 4 * gains[0]
+    with pytest.raises(ValueError, match='50 steps long'):
+        long_window_gains([quiet[:20]], steps=50, threshold=3.0, margin=1.5)
+    with pytest.raises(ValueError, match='margin'):
+        long_window_gains([quiet], steps=50, threshold=3.0, margin=0.5)
+
+
+def test_long_mean_is_zero_until_the_window_is_full():
+    x = np.ones((10, 2))
+    mean = long_mean(x, 4)
+    assert np.all(mean[:3] == 0) and np.all(mean[3:] == 1)
+
+
+def test_score_memory_gives_the_offline_long_mean_and_tolerates_repeats_and_gaps():
+    rng = np.random.default_rng(1)
+    rows = rng.random((40, 2)).astype(np.float32)
+    times = 100.0 + 0.1 * np.arange(40)
+    offline = long_mean(rows, 8)
+    memory = ScoreMemory(steps=8, dt=0.1)
+    for i in range(40):
+        # Each call brings the last 3 rows (overlapping the previous call's), as windows do.
+        memory.add(times[max(0, i - 2):i + 1], rows[max(0, i - 2):i + 1])
+        mean = memory.mean()
+        if i < 7:
+            assert mean is None
+        else:
+            assert mean == pytest.approx(offline[i], rel=1e-6)
+    # A skipped step (a lagging stream) is left out of the mean, not filled in.
+    memory.add([times[-1] + 0.2], [[10.0, 10.0]])
+    assert memory.mean() == pytest.approx(np.mean(np.vstack([rows[-6:], [[10.0, 10.0]]]), 0))

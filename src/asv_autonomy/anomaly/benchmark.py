@@ -129,9 +129,10 @@ def window_latency_ms(detector: AnomalyDetector, series: AlignedSeries,
     if len(values) < rows + 1:
         raise ValueError(f'series too short for one window of {rows} rows')
     ends = np.linspace(rows, len(values), num=min(windows, len(values) - rows + 1), dtype=int)
+    memory = detector.score_memory()
     times = []
     for end in ends:
         start = time.perf_counter()
-        detector.score_window(values[end - rows:end])
+        detector.score_window(values[end - rows:end], memory, series.times[end - rows:end])
         times.append(time.perf_counter() - start)
     return 1e3 * float(np.median(times)) if times else math.nan

@@ -9,7 +9,9 @@ the newest step of a short history (the live node), with the same numbers as ``s
 Grid step ``t`` is scored from the ``window - 1`` steps before it (the network's input)
 and the value at ``t`` (its target); scores are averaged over ``smoothing`` consecutive
 steps, so a score needs ``rows_needed = window + smoothing - 1`` rows and the first
-``rows_needed - 1`` rows of a series score 0 (not anomalous).
+``rows_needed - 1`` rows of a series score 0 (not anomalous). Each channel also scores
+its mean over the last ``long_window_s`` (:mod:`.scoring`: persistent moderate faults);
+online that mean comes from a :class:`~.scoring.ScoreMemory` of the windows scored before.
 
 Checkpoints are plain dicts loaded with ``torch.load(..., weights_only=True)``; anything
 wrong with a file raises :class:`CheckpointError` naming the file and the problem.
@@ -29,7 +31,8 @@ from ..checkpoints import read_checkpoint
 from .augment import AugmentConfig
 from .channels import group_of
 from .model import ModelConfig, SensorGraphNet
-from .scoring import ScoreStatistics, calibrate_threshold, channel_scores, raw_errors, smooth
+from .scoring import (ScoreMemory, ScoreStatistics, calibrate_threshold, channel_scores,
+                      long_mean, long_window_gains, raw_errors, smooth)
 from .series import AlignedSeries
 from .training import TrainConfig, fit as train_model
 from .windows import Normaliser, Windows, make_windows, normalise
@@ -53,6 +56,9 @@ class DetectorConfig:
         level_weight: weight of the level term against the forecast error (0: forecast
             error only; see :mod:`.scoring`).
         score_quantile: quantile of normal errors that maps to channel score 1.
+        long_window_s: [s] window of each channel's long mean (0: no long-window term).
+        long_margin: a channel's long mean alarms above this factor (>= 1) times its
+            highest long mean on the normal training and validation series.
         false_alarms_per_hour: target alarm-event rate on normal data [1/h].
         alarm_gap_s: [s] alarms closer than this are one event.
         threshold_margin: factor >= 1 on the calibrated threshold.
@@ -75,6 +81,8 @@ class DetectorConfig:
     smoothing: int = 5
     level_weight: float = 1.0
     score_quantile: float = 0.999
+    long_window_s: float = 10.0
+    long_margin: float = 1.25
     false_alarms_per_hour: float = 1.0
     alarm_gap_s: float = 2.0
     threshold_margin: float = 1.1
@@ -95,6 +103,13 @@ class DetectorConfig:
             raise ValueError(f'level_weight must be >= 0, got {self.level_weight}')
         if not 0.5 < self.score_quantile < 1.0:
             raise ValueError(f'score_quantile must be in (0.5, 1), got {self.score_quantile}')
+        if not (math.isfinite(self.long_window_s) and self.long_window_s >= 0.0):
+            raise ValueError(f'long_window_s must be >= 0 s, got {self.long_window_s}')
+        if self.long_window_s > 0.0 and self.long_steps < 2:
+            raise ValueError(f'long_window_s {self.long_window_s} s is under two grid steps '
+                             f'at {self.rate_hz} Hz (0 turns the long window off)')
+        if not self.long_margin >= 1.0:
+            raise ValueError(f'long_margin must be >= 1, got {self.long_margin}')
         if not self.false_alarms_per_hour > 0.0:
             raise ValueError(f'false_alarms_per_hour must be > 0, got '
                              f'{self.false_alarms_per_hour}')
@@ -117,6 +132,11 @@ class DetectorConfig:
     def rows_needed(self) -> int:
         """Rows of history one score needs: window + smoothing - 1."""
         return self.window + self.smoothing - 1
+
+    @property
+    def long_steps(self) -> int:
+        """Grid steps of the long window (0: none)."""
+        return int(round(self.long_window_s * self.rate_hz))
 
     def to_dict(self) -> dict:
         """Plain nested dict (for checkpoints and JSON)."""
@@ -224,6 +244,8 @@ class AnomalyDetector:
         self.statistics: ScoreStatistics | None = None
         self._channels: tuple[str, ...] = ()
         self._threshold = math.nan
+        # Per-channel gain on the long-window mean (zeros: no long-window term).
+        self.long_gain: np.ndarray | None = None
         # Classifier classes: (fault family, channel group); class 0 is (NORMAL, '').
         self.classes: tuple[tuple[str, str], ...] = ()
 
@@ -292,7 +314,7 @@ class AnomalyDetector:
                                     len(self.classes) if self.classes else 0)
         result = train_model(self.model, train_windows, validation_windows, cfg.training,
                              labelled_windows, labelled_classes, progress)
-        self._calibrate(validation)
+        self._calibrate(validation, train)
         hours = sum(len(s) for s in validation) / cfg.rate_hz / 3600.0
         return FitReport(len(result.losses), result.losses, result.validation_losses,
                          result.best_epoch, result.train_s, self._threshold,
@@ -317,7 +339,10 @@ class AnomalyDetector:
         index = {name: i for i, name in enumerate(self.classes)}
         return Windows.concat(parts), torch.tensor([index[n] for n in names], dtype=torch.long)
 
-    def _calibrate(self, validation: Sequence[AlignedSeries]):
+    def _calibrate(self, validation: Sequence[AlignedSeries], train: Sequence[AlignedSeries]):
+        """Score statistics and threshold from ``validation``; the long-window gains from
+        both (normal series the threshold never saw widen the normal range of slow
+        variation; the network's fit to its training data hardly changes a 10 s mean)."""
         cfg = self.config
         raws, observed = [], []
         for s in validation:
@@ -326,11 +351,17 @@ class AnomalyDetector:
             observed.append(seen)
         self.statistics = ScoreStatistics.fit(np.concatenate(raws, axis=1),
                                               np.concatenate(observed), cfg.score_quantile)
-        overall = [self._overall(raw, seen)[0] for raw, seen in zip(raws, observed)]
+        self.long_gain = np.zeros(len(self._channels), np.float32)
+        unsmoothed = [self._channel_scores(raw, seen) for raw, seen in zip(raws, observed)]
         hours = sum(len(s) for s in validation) / cfg.rate_hz / 3600.0
         self._threshold = calibrate_threshold(
-            overall, hours, cfg.false_alarms_per_hour,
-            int(round(cfg.alarm_gap_s * cfg.rate_hz)), cfg.threshold_margin)
+            [self._short(u).max(axis=1, initial=0.0) for u in unsmoothed], hours,
+            cfg.false_alarms_per_hour, int(round(cfg.alarm_gap_s * cfg.rate_hz)),
+            cfg.threshold_margin)
+        if cfg.long_steps:
+            unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
+            self.long_gain = long_window_gains(unsmoothed, cfg.long_steps, self._threshold,
+                                               cfg.long_margin)
 
     # ------------------------------------------------------------------ scoring
     def _forward(self, windows: Windows, batch_size: int = 2048):
@@ -355,15 +386,39 @@ class AnomalyDetector:
         observed = windows.target_mask.numpy() > 0
         return raw_errors(forecast, windows.target.numpy(), observed), observed, probabilities
 
-    def _overall(self, raw: np.ndarray, observed: np.ndarray):
-        """Smoothed channel scores and overall score of consecutive windows; the first
-        ``smoothing - 1`` rows (incomplete average) are 0."""
+    def _channel_scores(self, raw: np.ndarray, observed: np.ndarray) -> np.ndarray:
+        """Unsmoothed channel scores of consecutive windows, 0 for unscored channels."""
         per_channel = channel_scores(raw, observed, self.statistics, self.config.level_weight)
         per_channel[:, [i for i, c in enumerate(self._channels)
                         if c in self.config.unscored_channels]] = 0.0
-        per_channel = smooth(per_channel, self.config.smoothing)
-        per_channel[:self.config.smoothing - 1] = 0.0
+        return per_channel
+
+    def _short(self, unsmoothed: np.ndarray) -> np.ndarray:
+        """Short-window scores; the first ``smoothing - 1`` rows (incomplete average) 0."""
+        short = smooth(unsmoothed, self.config.smoothing)
+        short[:self.config.smoothing - 1] = 0.0
+        return short
+
+    @property
+    def _long_on(self) -> bool:
+        return bool(self.config.long_steps) and self.long_gain is not None and \
+            bool(self.long_gain.any())
+
+    def _overall(self, raw: np.ndarray, observed: np.ndarray):
+        """Channel scores (short and long window) and overall score of consecutive
+        windows."""
+        unsmoothed = self._channel_scores(raw, observed)
+        per_channel = self._short(unsmoothed)
+        if self._long_on:
+            per_channel = np.maximum(per_channel, long_mean(unsmoothed, self.config.long_steps)
+                                     * self.long_gain)
         return per_channel.max(axis=1, initial=0.0), per_channel
+
+    def score_memory(self) -> ScoreMemory | None:
+        """A fresh memory for :meth:`score_window` on one stream (None: the detector has
+        no long-window term)."""
+        return ScoreMemory(self.config.long_steps, 1.0 / self.config.rate_hz) \
+            if self._long_on else None
 
     def _labels(self, best: np.ndarray, alarm: np.ndarray, probabilities: np.ndarray | None):
         """Attributed channel, group and fault type of each row."""
@@ -401,15 +456,21 @@ class AnomalyDetector:
         channel, group, fault = self._labels(per_channel.argmax(axis=1), alarm, probabilities)
         return Scores(series.times, score, per_channel, alarm, channel, group, fault)
 
-    def score_window(self, values: np.ndarray) -> WindowScore:
+    def score_window(self, values: np.ndarray, memory: ScoreMemory | None = None,
+                     times: np.ndarray | None = None) -> WindowScore:
         """Score of the newest (last) row of ``values``.
 
         Args:
             values: the newest ``rows_needed`` (or more) grid rows in the detector's
                 channel order, NaN where missing.
+            memory: this stream's :meth:`score_memory`, carried from call to call: with
+                it the score includes the long-window term (equal to :meth:`score`'s
+                when every grid step is scored in order); without it, the short window
+                only.
+            times: [s] grid times of the rows of ``values`` (needed with ``memory``).
 
         Shapes:
-            values ``(R, C)``, R >= rows_needed.
+            values ``(R, C)``, R >= rows_needed; times ``(R,)``.
         """
         self._require_fitted()
         values = np.asarray(values, dtype=np.float32)
@@ -422,12 +483,21 @@ class AnomalyDetector:
                                self.config.window - 1)
         forecast, probabilities = self._forward(windows)
         observed = windows.target_mask.numpy() > 0
-        score, per_channel = self._overall(raw_errors(forecast, windows.target.numpy(), observed),
-                                           observed)
-        alarm = score[-1:] > self._threshold
-        channel, group, fault = self._labels(per_channel[-1:].argmax(axis=1), alarm,
+        unsmoothed = self._channel_scores(raw_errors(forecast, windows.target.numpy(), observed),
+                                          observed)
+        per_channel = self._short(unsmoothed)[-1]
+        if memory is not None and self._long_on:
+            if times is None or len(times) != len(values):
+                raise ValueError('score_window with a memory needs the times of the rows')
+            memory.add(np.asarray(times, np.float64)[-len(unsmoothed):], unsmoothed)
+            mean = memory.mean()
+            if mean is not None:
+                per_channel = np.maximum(per_channel, mean * self.long_gain)
+        score = float(per_channel.max(initial=0.0))
+        alarm = np.array([score > self._threshold])
+        channel, group, fault = self._labels(per_channel[None].argmax(axis=1), alarm,
                                              None if probabilities is None else probabilities[-1:])
-        return WindowScore(float(score[-1]), per_channel[-1], bool(alarm[0]), str(channel[0]),
+        return WindowScore(score, per_channel, bool(alarm[0]), str(channel[0]),
                            str(group[0]), str(fault[0]))
 
     # ------------------------------------------------------------------ checkpoints
@@ -446,6 +516,7 @@ class AnomalyDetector:
                 'statistics': {'centre': torch.from_numpy(self.statistics.centre.copy()),
                                'scale': torch.from_numpy(self.statistics.scale.copy())},
                 'threshold': float(self._threshold),
+                'long_gain': torch.from_numpy(self.long_gain.copy()),
                 'state_dict': {k: v.detach().cpu().clone()
                                for k, v in self.model.state_dict().items()}}
         torch.save(blob, path)
@@ -472,6 +543,9 @@ class AnomalyDetector:
             statistics = ScoreStatistics(blob['statistics']['centre'].numpy(),
                                          blob['statistics']['scale'].numpy())
             threshold = float(blob['threshold'])
+            # Checkpoints written before the long window have no gains: it stays off.
+            long_gain = (blob['long_gain'].numpy().astype(np.float32) if 'long_gain' in blob
+                         else np.zeros(len(channels), np.float32))
             state = blob['state_dict']
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise CheckpointError(path, f'bad or missing entry: {type(error).__name__}: '
@@ -482,6 +556,9 @@ class AnomalyDetector:
                                         f'{len(channels)} channels')
         if not math.isfinite(threshold):
             raise CheckpointError(path, f'non-finite threshold {threshold}')
+        if long_gain.shape != (len(channels),) or not np.all(np.isfinite(long_gain)) or \
+                np.any(long_gain < 0):
+            raise CheckpointError(path, f'long_gain must be {len(channels)} finite values >= 0')
         if not isinstance(state, dict):
             raise CheckpointError(path, 'no state_dict')
         model = SensorGraphNet(len(channels), config.model, len(classes))
@@ -497,4 +574,5 @@ class AnomalyDetector:
         detector.model = model.eval()
         detector.normaliser, detector.statistics = normaliser, statistics
         detector._channels, detector.classes, detector._threshold = channels, classes, threshold
+        detector.long_gain = long_gain
         return detector

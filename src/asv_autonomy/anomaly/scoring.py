@@ -15,6 +15,14 @@ normal operation, so heavy-tailed channels do not dominate the max), the channel
 ``max(z_forecast, level_weight * z_level)``, smoothed by a causal moving average of a few
 steps; the overall score is the max over channels, and the attributed channel its argmax.
 
+Two time scales: a short average reacts to sharp faults (a GPS jump, a sonar spike); a
+persistent moderate deviation (a thruster delivering 30 % less, each step well inside
+the normal spread of its residual) only stands out in a long average, whose normal level
+is much lower and differs from channel to channel. So each channel also has a long-window
+mean scaled by a per-channel gain (:func:`long_window_gains`, from its highest long mean
+on normal data) and scores ``max(short, gain * long)``. Online, the long mean needs the
+scores of past windows: :class:`ScoreMemory`.
+
 Missing data: a channel that goes missing (GPS position in an outage) scores 0 while
 missing (nothing to compare); the outage itself is carried by the ``gps_fix`` channel
 (0, far from its training level 1).
@@ -26,8 +34,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ['ScoreStatistics', 'raw_errors', 'channel_scores', 'smooth', 'alarm_events',
-           'count_alarm_events', 'calibrate_threshold']
+__all__ = ['ScoreStatistics', 'raw_errors', 'channel_scores', 'smooth', 'long_mean',
+           'long_window_gains', 'ScoreMemory', 'alarm_events', 'count_alarm_events',
+           'calibrate_threshold']
 
 
 @dataclass(frozen=True, eq=False)    # arrays: no element-wise ==
@@ -114,6 +123,89 @@ def smooth(scores: np.ndarray, steps: int) -> np.ndarray:
     shape = (n,) + (1,) * (scores.ndim - 1)
     counts = (upper - lower).reshape(shape)
     return ((cumulative[upper] - cumulative[lower]) / counts).astype(scores.dtype)
+
+
+def long_mean(scores: np.ndarray, steps: int) -> np.ndarray:
+    """Causal mean over ``steps`` rows, 0 until ``steps`` rows exist (a mean of the first
+    few rows is as noisy as the short average: it would only add false alarms).
+
+    Shapes:
+        ``(N, C)`` -> ``(N, C)``.
+    """
+    mean = smooth(scores, steps)
+    mean[:steps - 1] = 0.0
+    return mean
+
+
+def long_window_gains(scores: list[np.ndarray], steps: int, threshold: float,
+                      margin: float) -> np.ndarray:
+    """Per-channel gain on the long-window mean: the mean of channel j alarms (its gain
+    times it exceeds ``threshold``) when it exceeds ``margin`` times its highest value on
+    the normal ``scores``; 0 for a channel whose mean never left 0 there (unscored or
+    never observed: no normal level to compare with).
+
+    Args:
+        scores: unsmoothed channel scores of normal series (training and validation:
+            the slow variation of a channel differs from mission to mission, and a few
+            validation runs under-estimate it).
+        steps: long window [grid steps].
+        threshold: the alarm threshold of the short-window scores.
+        margin: factor >= 1 above the highest normal long mean.
+
+    Shapes:
+        scores ``[(N_i, C)]`` -> ``(C,)``.
+    """
+    if not (steps >= 2 and threshold > 0 and margin >= 1.0):
+        raise ValueError(f'need steps >= 2, threshold > 0 and margin >= 1, got {steps}, '
+                         f'{threshold}, {margin}')
+    means = [long_mean(s, steps) for s in scores if len(s) >= steps]
+    if not means:
+        raise ValueError(f'no normal series is {steps} steps long (the long window)')
+    highest = np.max([m.max(axis=0) for m in means], axis=0)
+    gains = np.zeros(highest.shape, np.float32)
+    seen = highest > 1e-6
+    gains[seen] = threshold / (margin * highest[seen])
+    return gains
+
+
+class ScoreMemory:
+    """Unsmoothed channel scores of an online stream's newest grid steps, for the long
+    window: what :func:`long_mean` computes offline, from rows scored one window at a time.
+
+    Rows are kept by grid time; a row at or before the newest kept one is ignored (the
+    same step scored again), rows older than the window are dropped. Steps the stream
+    skipped (a lagging node) are simply absent from the mean.
+
+    Args:
+        steps: long window [grid steps].
+        dt: [s] grid step.
+    """
+
+    def __init__(self, steps: int, dt: float):
+        if steps < 2 or not dt > 0:
+            raise ValueError(f'need steps >= 2 and dt > 0, got {steps}, {dt}')
+        self.steps, self.dt = int(steps), float(dt)
+        self._times: list[float] = []
+        self._rows: list[np.ndarray] = []
+
+    def add(self, times: np.ndarray, rows: np.ndarray) -> None:
+        """Remember ``rows`` ``(K, C)`` scored at grid ``times`` ``(K,)`` (increasing)."""
+        for t, row in zip(np.asarray(times, np.float64), np.asarray(rows, np.float32)):
+            if self._times and t <= self._times[-1] + 0.5 * self.dt:
+                continue
+            self._times.append(float(t))
+            self._rows.append(row)
+        oldest = self._times[-1] - (self.steps - 0.5) * self.dt if self._times else 0.0
+        while self._times and self._times[0] < oldest:
+            del self._times[0], self._rows[0]
+
+    def mean(self) -> np.ndarray | None:
+        """Mean of the rows of the last ``steps`` grid steps; None until the memory spans
+        that many steps (as :func:`long_mean` is 0 for the first rows)."""
+        if not self._times or \
+                self._times[-1] - self._times[0] < (self.steps - 1.5) * self.dt:
+            return None
+        return np.mean(self._rows, axis=0)
 
 
 def alarm_events(is_anomaly: np.ndarray, gap_steps: int = 0) -> list[tuple[int, int]]:

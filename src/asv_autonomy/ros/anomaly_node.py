@@ -7,8 +7,11 @@ training); at ``rate_hz`` of the node clock the newest window is aligned onto th
 detector's grid and scored. The window ends at the newest time every live sensor has
 delivered (``BoatChannelBuilder.data_time``), not at the clock's "now": on a busy machine
 the samples of the last tenths of a second are still queued, and scoring them as missing
-raised false alarms (``lag_s`` in the node's status says how far behind the data are). Output on ``diagnostics``: one status per channel named
-``anomaly: <channel>`` (WARN on the channel an alarm is attributed to) and
+raised false alarms (``lag_s`` in the node's status says how far behind the data are).
+The node keeps the scores of its earlier windows for the detector's long-window term
+(a persistent moderate fault, e.g. a weak thruster). Output on ``diagnostics``: one
+status per channel named ``anomaly: <channel>`` (WARN on the channel an alarm is
+attributed to) and
 ``anomaly: overall`` (WARN during an alarm, naming the channel and, when the detector has
 a fault head, the fault type), each with values ``score`` and ``threshold``. The planner
 reads them (planning/health.py: ``thrust_left``/``thrust_right``/``gps`` in a name).
@@ -92,6 +95,8 @@ class AnomalyNode(Node):
         set_torch_threads(self.config.torch_threads)
         self.detector = load_detector(self.config.model)
         self.rate_hz = self.config.rate_hz or self.detector.config.rate_hz
+        # The scores of earlier windows, for each channel's long-window mean.
+        self.memory = self.detector.score_memory()
         self.builder = BoatChannelBuilder(ChannelConfig(datum=self.config.datum,
                                                         history_s=self.config.history_s))
         self.health = InputHealth(self)
@@ -170,7 +175,8 @@ class AnomalyNode(Node):
         if len(series) < rows or not series.mask.any():
             return
         began = time.perf_counter()
-        result = self.detector.score_window(series.values[-rows:])
+        result = self.detector.score_window(series.values[-rows:], self.memory,
+                                            series.times[-rows:])
         self.score_ms = 1e3 * (time.perf_counter() - began)
         self._scored_until, self.lag_s = end, now - end
         self.windows += 1
