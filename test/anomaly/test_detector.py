@@ -67,7 +67,7 @@ def test_flags_a_planted_fault_and_not_the_normal_part(fitted):
     assert np.median(scores.score[slice(*FAULT)]) > 3 * np.median(scores.score[200:FAULT[0]])
     assert not scores.is_anomaly[:FAULT[0]].any()         # the gap in c included
     # The long-window mean still holds the fault for up to its length after the end.
-    assert not scores.is_anomaly[FAULT[1] + 30 + CONFIG.long_steps:].any()
+    assert not scores.is_anomaly[FAULT[1] + 30 + CONFIG.long_window:].any()
     assert np.all(scores.score[:CONFIG.rows_needed - 1] == 0)
     assert set(scores.channel[scores.is_anomaly]) <= {'a', 'b'}
     assert set(scores.channel[~scores.is_anomaly]) == {''}
@@ -105,7 +105,7 @@ def test_the_long_window_finds_a_persistent_offset_the_short_one_misses(fitted):
     series = _system(2000, 7)
     series.values[1000:1400, 1] += 0.5       # inside b's normal range, held for 40 s
     with_long = detector.score(series)
-    short_only = AnomalyDetector(dataclasses.replace(CONFIG, long_window_s=0.0))
+    short_only = AnomalyDetector(dataclasses.replace(CONFIG, long_window=0))
     short_only.__dict__.update({k: v for k, v in vars(detector).items() if k != 'config'})
     without = short_only.score(series)
     assert with_long.is_anomaly[1000:1400].mean() > 0.5
@@ -204,10 +204,10 @@ def test_config_round_trip_and_validation():
         DetectorConfig(false_alarms_per_hour=0.0)
     with pytest.raises(TypeError, match='unknown'):
         DetectorConfig.from_dict({'windw': 3})
-    assert DetectorConfig(long_window_s=10.0, rate_hz=10.0).long_steps == 100
-    assert DetectorConfig(long_window_s=0.0).long_steps == 0
-    with pytest.raises(ValueError, match='under two grid steps'):
-        DetectorConfig(long_window_s=1.0, rate_hz=1.0)
+    assert DetectorConfig(long_window=0).long_window == 0
+    for bad in (1, -5, 2.5):
+        with pytest.raises(ValueError, match='long_window'):
+            DetectorConfig(long_window=bad)
     with pytest.raises(ValueError, match='long_margin'):
         DetectorConfig(long_margin=0.9)
 

@@ -10,7 +10,7 @@ Grid step ``t`` is scored from the ``window - 1`` steps before it (the network's
 and the value at ``t`` (its target); scores are averaged over ``smoothing`` consecutive
 steps, so a score needs ``rows_needed = window + smoothing - 1`` rows and the first
 ``rows_needed - 1`` rows of a series score 0 (not anomalous). Each channel also scores
-its mean over the last ``long_window_s`` (:mod:`.scoring`: persistent moderate faults);
+its mean over the last ``long_window`` steps (:mod:`.scoring`: persistent moderate faults);
 online that mean comes from a :class:`~.scoring.ScoreMemory` of the windows scored before.
 
 Checkpoints are plain dicts loaded with ``torch.load(..., weights_only=True)``; anything
@@ -56,7 +56,8 @@ class DetectorConfig:
         level_weight: weight of the level term against the forecast error (0: forecast
             error only; see :mod:`.scoring`).
         score_quantile: quantile of normal errors that maps to channel score 1.
-        long_window_s: [s] window of each channel's long mean (0: no long-window term).
+        long_window: [steps] window of each channel's long mean (0: no long-window term;
+            100 = 10 s at the boat's 10 Hz).
         long_margin: a channel's long mean alarms above this factor (>= 1) times its
             highest long mean on the normal training and validation series.
         false_alarms_per_hour: target alarm-event rate on normal data [1/h].
@@ -81,7 +82,7 @@ class DetectorConfig:
     smoothing: int = 5
     level_weight: float = 1.0
     score_quantile: float = 0.999
-    long_window_s: float = 10.0
+    long_window: int = 100
     long_margin: float = 1.25
     false_alarms_per_hour: float = 1.0
     alarm_gap_s: float = 2.0
@@ -103,11 +104,10 @@ class DetectorConfig:
             raise ValueError(f'level_weight must be >= 0, got {self.level_weight}')
         if not 0.5 < self.score_quantile < 1.0:
             raise ValueError(f'score_quantile must be in (0.5, 1), got {self.score_quantile}')
-        if not (math.isfinite(self.long_window_s) and self.long_window_s >= 0.0):
-            raise ValueError(f'long_window_s must be >= 0 s, got {self.long_window_s}')
-        if self.long_window_s > 0.0 and self.long_steps < 2:
-            raise ValueError(f'long_window_s {self.long_window_s} s is under two grid steps '
-                             f'at {self.rate_hz} Hz (0 turns the long window off)')
+        if not isinstance(self.long_window, int) or self.long_window < 0 or \
+                self.long_window == 1:
+            raise ValueError(f'long_window must be an int >= 2 steps, or 0 for none, got '
+                             f'{self.long_window!r}')
         if not self.long_margin >= 1.0:
             raise ValueError(f'long_margin must be >= 1, got {self.long_margin}')
         if not self.false_alarms_per_hour > 0.0:
@@ -132,11 +132,6 @@ class DetectorConfig:
     def rows_needed(self) -> int:
         """Rows of history one score needs: window + smoothing - 1."""
         return self.window + self.smoothing - 1
-
-    @property
-    def long_steps(self) -> int:
-        """Grid steps of the long window (0: none)."""
-        return int(round(self.long_window_s * self.rate_hz))
 
     def to_dict(self) -> dict:
         """Plain nested dict (for checkpoints and JSON)."""
@@ -358,9 +353,9 @@ class AnomalyDetector:
             [self._short(u).max(axis=1, initial=0.0) for u in unsmoothed], hours,
             cfg.false_alarms_per_hour, int(round(cfg.alarm_gap_s * cfg.rate_hz)),
             cfg.threshold_margin)
-        if cfg.long_steps:
+        if cfg.long_window:
             unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
-            self.long_gain = long_window_gains(unsmoothed, cfg.long_steps, self._threshold,
+            self.long_gain = long_window_gains(unsmoothed, cfg.long_window, self._threshold,
                                                cfg.long_margin)
 
     # ------------------------------------------------------------------ scoring
@@ -401,7 +396,7 @@ class AnomalyDetector:
 
     @property
     def _long_on(self) -> bool:
-        return bool(self.config.long_steps) and self.long_gain is not None and \
+        return bool(self.config.long_window) and self.long_gain is not None and \
             bool(self.long_gain.any())
 
     def _overall(self, raw: np.ndarray, observed: np.ndarray):
@@ -410,14 +405,14 @@ class AnomalyDetector:
         unsmoothed = self._channel_scores(raw, observed)
         per_channel = self._short(unsmoothed)
         if self._long_on:
-            per_channel = np.maximum(per_channel, long_mean(unsmoothed, self.config.long_steps)
+            per_channel = np.maximum(per_channel, long_mean(unsmoothed, self.config.long_window)
                                      * self.long_gain)
         return per_channel.max(axis=1, initial=0.0), per_channel
 
     def score_memory(self) -> ScoreMemory | None:
         """A fresh memory for :meth:`score_window` on one stream (None: the detector has
         no long-window term)."""
-        return ScoreMemory(self.config.long_steps, 1.0 / self.config.rate_hz) \
+        return ScoreMemory(self.config.long_window, 1.0 / self.config.rate_hz) \
             if self._long_on else None
 
     def _labels(self, best: np.ndarray, alarm: np.ndarray, probabilities: np.ndarray | None):
