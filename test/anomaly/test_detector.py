@@ -115,6 +115,18 @@ def test_the_long_window_finds_a_persistent_offset_the_short_one_misses(fitted):
     assert short_only.score_memory() is None
 
 
+def test_long_window_channels_limit_the_long_window_to_them():
+    config = dataclasses.replace(CONFIG, long_window_channels=['b'],
+                                 training=dataclasses.replace(CONFIG.training, epochs=1))
+    assert config.long_window_channels == ('b',)
+    assert DetectorConfig.from_dict(config.to_dict()) == config
+    detector = AnomalyDetector(config)
+    detector.fit([_system(2500, 1)], [_system(1500, 3)])
+    assert detector.long_gain[1] > 0 and detector.long_gain[0] == detector.long_gain[2] == 0
+    with pytest.raises(ValueError, match='long_window_channels'):
+        DetectorConfig(long_window_channels=[3])
+
+
 def test_missing_channel_scores_without_nan(fitted):
     detector, _ = fitted
     series = _system(600, 9)

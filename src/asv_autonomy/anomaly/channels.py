@@ -34,7 +34,8 @@ from ..measurements import FIX_NONE
 from ..planning.vessel import VesselParams
 from .series import ChannelStreams
 
-__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'BOAT_UNSCORED_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
+__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'BOAT_UNSCORED_CHANNELS',
+           'BOAT_LONG_WINDOW_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
            'ChannelConfig',
            'gps_velocity', 'gps_channels', 'imu_channels', 'heading_vs_course',
            'odometry_channels', 'thrust_channels', 'command_residuals',
@@ -66,6 +67,13 @@ BOAT_CHANNELS: tuple[str, ...] = tuple(CHANNEL_GROUPS)
 # Inputs of the network that never raise an alarm themselves: the controller's thrust
 # commands jump at every waypoint (normal), a thruster at fault shows in its residual.
 BOAT_UNSCORED_CHANNELS: tuple[str, ...] = ('thrust_left', 'thrust_right')
+# Channels with the detector's long-window term: the residuals, each comparing two
+# sources of one quantity (near 0 whatever the mission). A long mean of a state (speed,
+# heading against course) follows the mission's operating point: in `asv sim run`'s
+# survey it raised 8 false alarms in 1100 s (odom_speed, imu_heading_vs_course).
+BOAT_LONG_WINDOW_CHANNELS: tuple[str, ...] = (
+    'gps_residual_east', 'gps_residual_north', 'imu_yaw_vs_gyro', 'thrust_left_residual',
+    'thrust_right_residual', 'thrust_common_residual')
 
 # Channels of NMEA logs (.nmea_channels) that the boat does not have -> group.
 NMEA_CHANNEL_GROUPS: dict[str, str] = {

@@ -60,6 +60,11 @@ class DetectorConfig:
             100 = 10 s at the boat's 10 Hz).
         long_margin: a channel's long mean alarms above this factor (>= 1) times its
             highest long mean on the normal training and validation series.
+        long_window_channels: the channels with a long-window term (None: every scored
+            channel). Residuals that compare two sources of one quantity are near 0 in
+            any normal operation, so their long mean is a fault signature; a state such
+            as speed has a long mean that follows the mission (a faster survey than in
+            training is a new operating point, not a fault).
         false_alarms_per_hour: target alarm-event rate on normal data [1/h].
         alarm_gap_s: [s] alarms closer than this are one event.
         threshold_margin: factor >= 1 on the calibrated threshold.
@@ -84,6 +89,7 @@ class DetectorConfig:
     score_quantile: float = 0.999
     long_window: int = 100
     long_margin: float = 1.25
+    long_window_channels: tuple[str, ...] | None = None
     false_alarms_per_hour: float = 1.0
     alarm_gap_s: float = 2.0
     threshold_margin: float = 1.1
@@ -123,6 +129,11 @@ class DetectorConfig:
         object.__setattr__(self, 'unscored_channels', tuple(self.unscored_channels))
         if not all(isinstance(c, str) for c in self.unscored_channels):
             raise ValueError(f'unscored_channels must be names, got {self.unscored_channels!r}')
+        if self.long_window_channels is not None:
+            object.__setattr__(self, 'long_window_channels', tuple(self.long_window_channels))
+            if not all(isinstance(c, str) for c in self.long_window_channels):
+                raise ValueError(f'long_window_channels must be names, got '
+                                 f'{self.long_window_channels!r}')
         if isinstance(self.model, dict):
             object.__setattr__(self, 'model', ModelConfig(**self.model))
         if isinstance(self.training, dict):
@@ -357,6 +368,9 @@ class AnomalyDetector:
             unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
             self.long_gain = long_window_gains(unsmoothed, cfg.long_window, self._threshold,
                                                cfg.long_margin)
+            if cfg.long_window_channels is not None:
+                self.long_gain[[c not in cfg.long_window_channels
+                                for c in self._channels]] = 0.0
 
     # ------------------------------------------------------------------ scoring
     def _forward(self, windows: Windows, batch_size: int = 2048):

@@ -120,9 +120,10 @@ def sim_split(args, families):
         index = list(FAMILIES).index(family)
         seeds = [TEST_SEED_BASE + 10 * index + j for j in range(args.tests_per_family)]
         tests[family] = _missions(args.data / f'test_{family}', seeds, 2, (family,))
-    from asv_autonomy.anomaly.channels import BOAT_UNSCORED_CHANNELS
+    from asv_autonomy.anomaly.channels import BOAT_LONG_WINDOW_CHANNELS, BOAT_UNSCORED_CHANNELS
     config = dataclasses.replace(_detector_config(10.0, args),
-                                 unscored_channels=BOAT_UNSCORED_CHANNELS)
+                                 unscored_channels=BOAT_UNSCORED_CHANNELS,
+                                 long_window_channels=BOAT_LONG_WINDOW_CHANNELS)
     return DatasetSplit('sim', train, tests, labelled, config)
 
 
