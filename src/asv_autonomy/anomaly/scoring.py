@@ -142,7 +142,8 @@ def long_window_gains(scores: list[np.ndarray], steps: int, threshold: float,
     """Per-channel gain on the long-window mean: the mean of channel j alarms (its gain
     times it exceeds ``threshold``) when it exceeds ``margin`` times its highest value on
     the normal ``scores``; 0 for a channel whose mean never left 0 there (unscored or
-    never observed: no normal level to compare with).
+    never observed), and 0 for all when no normal series is ``steps`` long: no normal
+    level to compare with, so no long-window alarm.
 
     Args:
         scores: unsmoothed channel scores of normal series (training and validation:
@@ -158,11 +159,11 @@ def long_window_gains(scores: list[np.ndarray], steps: int, threshold: float,
     if not (steps >= 2 and threshold > 0 and margin >= 1.0):
         raise ValueError(f'need steps >= 2, threshold > 0 and margin >= 1, got {steps}, '
                          f'{threshold}, {margin}')
+    gains = np.zeros(scores[0].shape[1] if scores else 0, np.float32)
     means = [long_mean(s, steps) for s in scores if len(s) >= steps]
     if not means:
-        raise ValueError(f'no normal series is {steps} steps long (the long window)')
+        return gains
     highest = np.max([m.max(axis=0) for m in means], axis=0)
-    gains = np.zeros(highest.shape, np.float32)
     seen = highest > 1e-6
     gains[seen] = threshold / (margin * highest[seen])
     return gains
