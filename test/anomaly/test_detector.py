@@ -115,6 +115,51 @@ def test_the_long_window_finds_a_persistent_offset_the_short_one_misses(fitted):
     assert short_only.score_memory() is None
 
 
+def _echoes(n, seed, spikes=(), size=0.0):
+    """a, b as in `_system` (without the gap); c: a slow, quiet signal (a depth) with
+    one-step drops of ``size`` at the rows ``spikes`` (spurious echoes)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) * 0.1
+    a = np.sin(2 * np.pi * t / 7.0) + 0.05 * rng.standard_normal(n)
+    b = np.roll(a, 5) + 0.05 * rng.standard_normal(n)
+    c = 0.5 * np.sin(2 * np.pi * t / 40.0 + seed) + 0.02 * rng.standard_normal(n)
+    c[list(spikes)] -= size
+    return AlignedSeries(t, np.stack([a, b, c], 1), CHANNELS)
+
+
+def test_the_peak_term_flags_a_one_step_spike_the_short_average_spreads_out():
+    torch.manual_seed(0)
+    detector = AnomalyDetector(dataclasses.replace(CONFIG, long_window=0))
+    detector.fit([_echoes(2500, 1), _echoes(2500, 2)], [_echoes(1500, 3)])
+    assert detector.peak_gain.shape == (3,) and np.all(detector.peak_gain > 0)
+    no_peak = AnomalyDetector(dataclasses.replace(detector.config, peak_margin=0.0))
+    no_peak.__dict__.update({k: v for k, v in vars(detector).items() if k != 'config'})
+    no_peak.peak_gain = np.zeros(3, np.float32)
+    # A drop of 25 noise std for one step, at two places.
+    series = _echoes(2000, 7, spikes=(1000, 1400), size=0.5)
+    scores = detector.score(series)
+    assert list(np.flatnonzero(scores.is_anomaly)) == [1000, 1400]
+    assert set(scores.channel[scores.is_anomaly]) == {'c'}
+    assert not no_peak.score(series).is_anomaly.any()
+    # Online the same: the window ending at the spike alarms.
+    rows = detector.config.rows_needed
+    window = detector.score_window(series.values[1000 - rows + 1:1001])
+    assert window.is_anomaly and window.channel == 'c'
+    assert window.score == pytest.approx(float(scores.score[1000]), rel=1e-4)
+    assert not detector.score(_echoes(2000, 8)).is_anomaly.any()
+
+
+def test_the_attributed_group_is_the_attributed_channels_not_the_classifiers(fitted):
+    detector, _ = fitted
+    # The classifier names the fault (class 1: coupling_break on b) in both rows; the
+    # scores put the anomaly on a in the first: its group stays a's.
+    assert detector.classes[1] == ('coupling_break', 'b')
+    channel, group, fault = detector._labels(np.array([0, 1]), np.array([True, True]),
+                                             np.array([[0.1, 0.9], [0.2, 0.8]]))
+    assert list(channel) == ['a', 'b'] and list(group) == ['a', 'b']
+    assert list(fault) == ['coupling_break', 'coupling_break']
+
+
 def test_long_window_channels_limit_the_long_window_to_them():
     config = dataclasses.replace(CONFIG, long_window_channels=['b'],
                                  training=dataclasses.replace(CONFIG.training, epochs=1))
@@ -194,6 +239,8 @@ def test_tampered_or_broken_checkpoints_are_rejected(fitted, tmp_path):
         tampered('channels.pt', lambda b: b.update(channels=['a', 'b'])): 'do not match 2',
         tampered('gain.pt', lambda b: b.update(long_gain=torch.tensor([1.0, -1.0, 0.0]))):
             'long_gain must be 3',
+        tampered('peak.pt', lambda b: b.update(peak_gain=torch.tensor([1.0, float('nan'), 0.0]))):
+            'peak_gain must be 3',
         tmp_path / 'absent.pt': 'no such file',
     }
     garbage = tmp_path / 'garbage.pt'
@@ -222,17 +269,22 @@ def test_config_round_trip_and_validation():
             DetectorConfig(long_window=bad)
     with pytest.raises(ValueError, match='long_margin'):
         DetectorConfig(long_margin=0.9)
+    assert DetectorConfig(peak_margin=0.0).peak_margin == 0.0
+    for bad in (0.5, -1.0, float('nan'), float('inf')):
+        with pytest.raises(ValueError, match='peak_margin'):
+            DetectorConfig(peak_margin=bad)
 
 
-def test_a_checkpoint_without_long_window_gains_loads_with_the_window_off(fitted, tmp_path):
+def test_a_checkpoint_without_the_gains_loads_with_those_terms_off(fitted, tmp_path):
     detector, _ = fitted
+    assert detector.long_gain.any() and detector.peak_gain.any()
     path = tmp_path / 'model.pt'
     detector.save(path)
     blob = torch.load(path, weights_only=True)
-    del blob['long_gain']                      # as written before the long window existed
+    del blob['long_gain'], blob['peak_gain']   # as written before those terms existed
     torch.save(blob, path)
     old = AnomalyDetector.load(path)
-    assert old.score_memory() is None and not old.long_gain.any()
+    assert old.score_memory() is None and not old.long_gain.any() and not old.peak_gain.any()
     series = _system(800, 10)
     assert np.all(old.score(series).score <= detector.score(series).score + 1e-6)
 

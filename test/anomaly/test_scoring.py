@@ -4,7 +4,7 @@ import pytest
 
 from asv_autonomy.anomaly.scoring import (ScoreMemory, ScoreStatistics, alarm_events,
                                           calibrate_threshold, channel_scores, long_mean,
-                                          long_window_gains, raw_errors, smooth)
+                                          raw_errors, smooth, window_gains)
 
 
 def test_raw_errors_are_zero_where_the_target_is_missing():
@@ -59,19 +59,23 @@ def test_threshold_allows_the_target_number_of_events():
         calibrate_threshold([score], hours=1.0, alarms_per_hour=0.0, gap_steps=0)
 
 
-def test_long_window_gains_put_each_channels_normal_mean_below_the_threshold():
+def test_window_gains_put_each_channels_normal_mean_below_the_threshold():
     rng = np.random.default_rng(0)
     quiet = np.abs(rng.standard_normal((600, 3))) * [1.0, 0.2, 0.0]   # channel 2 never scores
-    gains = long_window_gains([quiet[:300], quiet[300:]], steps=50, threshold=3.0, margin=1.5)
+    gains = window_gains([quiet[:300], quiet[300:]], steps=50, threshold=3.0, margin=1.5)
     highest = np.max([long_mean(quiet[:300], 50).max(0), long_mean(quiet[300:], 50).max(0)], 0)
     assert gains[:2] == pytest.approx(3.0 / (1.5 * highest[:2]), rel=1e-5)
     assert gains[2] == 0.0
     # The quieter channel gets the larger gain: the same mean is more unusual there.
     assert gains[1] > 4 * gains[0]
     # Nothing as long as the window: no normal level, no long-window alarm.
-    assert np.all(long_window_gains([quiet[:20]], steps=50, threshold=3.0, margin=1.5) == 0)
+    assert np.all(window_gains([quiet[:20]], steps=50, threshold=3.0, margin=1.5) == 0)
     with pytest.raises(ValueError, match='margin'):
-        long_window_gains([quiet], steps=50, threshold=3.0, margin=0.5)
+        window_gains([quiet], steps=50, threshold=3.0, margin=0.5)
+    # One step: the gain on the unsmoothed score, from its highest normal value.
+    peak = window_gains([quiet[:300], quiet[300:]], steps=1, threshold=3.0, margin=2.0)
+    assert peak[:2] == pytest.approx(3.0 / (2.0 * quiet.max(0)[:2]), rel=1e-5)
+    assert peak[2] == 0.0
 
 
 def test_long_mean_is_zero_until_the_window_is_full():

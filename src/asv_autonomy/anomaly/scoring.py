@@ -15,13 +15,15 @@ normal operation, so heavy-tailed channels do not dominate the max), the channel
 ``max(z_forecast, level_weight * z_level)``, smoothed by a causal moving average of a few
 steps; the overall score is the max over channels, and the attributed channel its argmax.
 
-Two time scales: a short average reacts to sharp faults (a GPS jump, a sonar spike); a
-persistent moderate deviation (a thruster delivering 30 % less, each step well inside
-the normal spread of its residual) only stands out in a long average, whose normal level
-is much lower and differs from channel to channel. So each channel also has a long-window
-mean scaled by a per-channel gain (:func:`long_window_gains`, from its highest long mean
-on normal data) and scores ``max(short, gain * long)``. Online, the long mean needs the
-scores of past windows: :class:`ScoreMemory`.
+Three time scales: the short average reacts to sharp faults (a GPS jump); a persistent
+moderate deviation (a thruster delivering 30 % less, each step well inside the normal
+spread of its residual) only stands out in a long average, whose normal level is much
+lower and differs from channel to channel; and an isolated one-step spike (a spurious
+sonar echo among good ones) is spread below the threshold by the short average. So each
+channel also has its long-window mean and its unsmoothed score, each scaled by a
+per-channel gain (:func:`window_gains`, from its highest value on normal data), and
+scores ``max(short, long_gain * long, peak_gain * unsmoothed)``. Online, the long mean
+needs the scores of past windows: :class:`ScoreMemory`.
 
 Missing data: a channel that goes missing (GPS position in an outage) scores 0 while
 missing (nothing to compare); the outage itself is carried by the ``gps_fix`` channel
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ['ScoreStatistics', 'raw_errors', 'channel_scores', 'smooth', 'long_mean',
-           'long_window_gains', 'ScoreMemory', 'alarm_events', 'count_alarm_events',
+           'window_gains', 'ScoreMemory', 'alarm_events', 'count_alarm_events',
            'calibrate_threshold']
 
 
@@ -137,27 +139,27 @@ def long_mean(scores: np.ndarray, steps: int) -> np.ndarray:
     return mean
 
 
-def long_window_gains(scores: list[np.ndarray], steps: int, threshold: float,
-                      margin: float) -> np.ndarray:
-    """Per-channel gain on the long-window mean: the mean of channel j alarms (its gain
-    times it exceeds ``threshold``) when it exceeds ``margin`` times its highest value on
-    the normal ``scores``; 0 for a channel whose mean never left 0 there (unscored or
-    never observed), and 0 for all when no normal series is ``steps`` long: no normal
-    level to compare with, so no long-window alarm.
+def window_gains(scores: list[np.ndarray], steps: int, threshold: float,
+                 margin: float) -> np.ndarray:
+    """Per-channel gain on a channel's ``steps``-row mean (1: its unsmoothed score): the
+    mean of channel j alarms (its gain times it exceeds ``threshold``) when it exceeds
+    ``margin`` times its highest value on the normal ``scores``; 0 for a channel whose
+    mean never left 0 there (unscored or never observed), and 0 for all when no normal
+    series is ``steps`` long: no normal level to compare with, so no alarm on that scale.
 
     Args:
         scores: unsmoothed channel scores of normal series (training and validation:
             the slow variation of a channel differs from mission to mission, and a few
             validation runs under-estimate it).
-        steps: long window [grid steps].
+        steps: window [grid steps] (>= 1).
         threshold: the alarm threshold of the short-window scores.
-        margin: factor >= 1 above the highest normal long mean.
+        margin: factor >= 1 above the highest normal value.
 
     Shapes:
         scores ``[(N_i, C)]`` -> ``(C,)``.
     """
-    if not (steps >= 2 and threshold > 0 and margin >= 1.0):
-        raise ValueError(f'need steps >= 2, threshold > 0 and margin >= 1, got {steps}, '
+    if not (steps >= 1 and threshold > 0 and margin >= 1.0):
+        raise ValueError(f'need steps >= 1, threshold > 0 and margin >= 1, got {steps}, '
                          f'{threshold}, {margin}')
     gains = np.zeros(scores[0].shape[1] if scores else 0, np.float32)
     means = [long_mean(s, steps) for s in scores if len(s) >= steps]
