@@ -68,12 +68,16 @@ BOAT_CHANNELS: tuple[str, ...] = tuple(CHANNEL_GROUPS)
 # commands jump at every waypoint (normal), a thruster at fault shows in its residual.
 BOAT_UNSCORED_CHANNELS: tuple[str, ...] = ('thrust_left', 'thrust_right')
 # Channels with the detector's long-window term: the residuals, each comparing two
-# sources of one quantity (near 0 whatever the mission). A long mean of a state (speed,
-# heading against course) follows the mission's operating point: in `asv sim run`'s
-# survey it raised 8 false alarms in 1100 s (odom_speed, imu_heading_vs_course).
+# sources of one quantity (near 0 whatever the mission), and the sonar depth, whose score
+# is its forecast error on a smooth bottom: spurious echoes come at a rate, and between
+# them the depth is good, so only their 10 s mean covers the fault (held-out sonar faults:
+# point AUROC 0.75 -> 0.93, no false alarm added on the test missions nor in four
+# `make sim` bags). A long mean of a state (speed, heading against course) follows the
+# mission's operating point: in `asv sim run`'s survey it raised 8 false alarms in
+# 1100 s (odom_speed, imu_heading_vs_course).
 BOAT_LONG_WINDOW_CHANNELS: tuple[str, ...] = (
-    'gps_residual_east', 'gps_residual_north', 'imu_yaw_vs_gyro', 'thrust_left_residual',
-    'thrust_right_residual', 'thrust_common_residual')
+    'gps_residual_east', 'gps_residual_north', 'imu_yaw_vs_gyro', 'sonar_depth',
+    'thrust_left_residual', 'thrust_right_residual', 'thrust_common_residual')
 
 # Channels of NMEA logs (.nmea_channels) that the boat does not have -> group.
 NMEA_CHANNEL_GROUPS: dict[str, str] = {
