@@ -433,14 +433,13 @@ class AnomalyDetector:
             bool(self.long_gain.any())
 
     def _short_and_peak(self, unsmoothed: np.ndarray) -> np.ndarray:
-        """Channel scores of the short window and the peak term (the peak only where the
-        short average is complete, like the short score)."""
+        """Channel scores of the short window and the peak term. (Rows before a full
+        short average are not zeroed for the peak: ``score`` zeroes its first
+        ``rows_needed - 1`` rows and ``score_window`` reads only the last one.)"""
         short = self._short(unsmoothed)
         if self.peak_gain is None or not self.peak_gain.any():
             return short
-        peak = unsmoothed * self.peak_gain
-        peak[:self.config.smoothing - 1] = 0.0
-        return np.maximum(short, peak)
+        return np.maximum(short, unsmoothed * self.peak_gain)
 
     def _overall(self, raw: np.ndarray, observed: np.ndarray):
         """Channel scores (short window, peak and long window) and overall score of
