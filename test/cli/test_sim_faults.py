@@ -59,8 +59,17 @@ def test_a_normal_mission_has_no_labels(tmp_path):
     for seed, controller in ((1, 'baseline'), (2, 'planner')):      # seed mod 2
         labels = json.loads((tmp_path / f'seed_{seed:04d}' / 'labels.json').read_text())
         assert labels['faults'] == [] and labels['controller'] == controller
-        topics = bagio.bag_info(tmp_path / f'seed_{seed:04d}' / 'bag')['topics']
+        bag = tmp_path / f'seed_{seed:04d}' / 'bag'
+        topics = bagio.bag_info(bag)['topics']
         assert '/sim/faults' not in topics
+        # The controller starts late, as on the ROS graph: no thrust before it.
+        idle = labels['idle_start_s']
+        assert 0.0 <= idle <= 15.0
+        first = 1e-9 * min(m.log_time_ns for m in
+                           bagio.read_messages(bag, ['/thrusters/left/thrust']))
+        assert first - labels['start_time'] == pytest.approx(idle, abs=0.15)
+    assert len({json.loads((tmp_path / f'seed_{s:04d}' / 'labels.json').read_text())
+                ['idle_start_s'] for s in (1, 2)}) == 2
     # Different seeds, different worlds/noise.
     fixes = [[bagio.deserialize(m.msgtype, m.data).latitude for m in
               bagio.read_messages(tmp_path / f'seed_{s:04d}' / 'bag', ['/sensors/gps/fix'])][:50]
@@ -73,6 +82,7 @@ def test_a_normal_mission_has_no_labels(tmp_path):
     (['--seeds', '1', '--families', 'gremlins'], 'unknown fault families'),
     (['--seeds', '1', '--duration', '100'], 'need more than'),
     (['--seeds', '1', '--controller', 'autopilot'], 'unknown controller autopilot'),
+    (['--seeds', '1', '--idle-start', '-1'], '--idle-start must be in'),
 ])
 def test_bad_arguments_are_refused(tmp_path, args, message):
     result = run(*args, '--out', str(tmp_path / 'out'))

@@ -59,9 +59,28 @@ def test_a_failed_thruster_shows_in_the_motion():
     assert gap > 10.0
 
 
+def test_an_idle_start_leaves_the_boat_at_rest_until_the_controller_starts():
+    sim = Simulator(SimConfig(seed=0))
+    steps = list(run_headless(sim, Localizer(LocalizationConfig(datum=sim.config.datum)),
+                              BaselineController(BaselineConfig(survey_polygon=SURVEY),
+                                                 VesselParams()),
+                              HeadlessConfig(duration=20.0, idle_start=8.0)))
+    start = steps[0].sim.time - sim.config.dt
+    commanded = [s.sim.time - start for s in steps if s.thrust is not None]
+    assert commanded[0] == pytest.approx(8.0, abs=1.5 * sim.config.dt)
+    assert len(commanded) == pytest.approx(10 * 12, abs=2)      # 10 Hz from 8 s on
+    before = [s for s in steps if s.sim.time - start < 8.0]
+    assert all(not np.any(s.sim.thrust_applied) for s in before)
+    assert np.abs(steps[-1].sim.thrust_applied).max() > 10.0
+    # Drifting with the current until then; under way at the end.
+    assert np.hypot(steps[-1].sim.odometry.u, steps[-1].sim.odometry.v) > 1.0
+
+
 def test_bad_config_is_refused():
     with pytest.raises(ValueError, match='duration'):
         HeadlessConfig(duration=0.0)
+    with pytest.raises(ValueError, match='idle_start'):
+        HeadlessConfig(idle_start=-1.0)
 
 
 def planner_loop(sim: Simulator) -> PlannerLoop:

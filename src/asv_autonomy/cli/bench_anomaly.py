@@ -91,12 +91,13 @@ def _names(text: str, known, what: str) -> list[str]:
 def _missions(folder: Path, seeds, faults_per_run: int, families: tuple[str, ...]):
     """The `asv sim faults` missions of ``seeds`` in ``folder``, generating missing ones."""
     from asv_autonomy.anomaly.bag_channels import series_from_bag
-    from asv_autonomy.cli.sim_faults import run_faults
+    from asv_autonomy.cli.sim_faults import IDLE_START_S, run_faults
     missing = [s for s in seeds if not (folder / f'seed_{s:04d}' / 'labels.json').is_file()]
     for seed in missing:
         run_faults(Namespace(seeds=range(seed, seed + 1), out=folder, duration=600.0,
                              faults_per_run=faults_per_run, families=','.join(families),
-                             params=None, force=True, controller=CONTROLLERS))
+                             params=None, force=True, controller=CONTROLLERS,
+                             idle_start=IDLE_START_S))
     return [series_from_bag(folder / f'seed_{s:04d}' / 'bag')[0] for s in seeds]
 
 

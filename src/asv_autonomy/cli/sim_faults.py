@@ -9,11 +9,14 @@ controller the autonomy graph would run, configured from the same parameters fil
 written to ``DIR/seed_<S>/``: ``bag/`` (sensors, odometry,
 thrust, ground truth, ``sim/faults`` while a fault is active), ``faults.yaml`` (replayable
 with ``asv sim run --faults``) and ``labels.json`` (each fault's family, channel, onset and
-end on the bag's clock). A seed with ``--faults-per-run 0`` is a normal mission.
+end on the bag's clock). A seed with ``--faults-per-run 0`` is a normal mission. The
+controller starts a random 0 to ``--idle-start`` seconds after the simulator, as on the ROS
+graph, where the planner is ready seconds after the simulator: the boat sets off from rest.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -47,6 +50,9 @@ def register_faults(commands) -> None:
                         help='who drives the boat: planner (the autonomy graph\'s default) or '
                         'baseline (lawnmower); with both, seed S uses the (S mod 2)-th '
                         '(default: planner)')
+    parser.add_argument('--idle-start', type=float, default=IDLE_START_S, metavar='S',
+                        help='the controller starts a random 0 to S seconds into each mission '
+                        '(default: %(default)s)')
     parser.add_argument('--force', action='store_true',
                         help='replace existing seed folders')
     parser.set_defaults(func=run_faults)
@@ -64,6 +70,8 @@ def _seed_range(text: str) -> range:
 
 
 CONTROLLERS = ('planner', 'baseline')
+# [s] The ROS graph's planner commands its first thrust ~9 s after the simulator starts.
+IDLE_START_S = 15.0
 
 
 def _controller_names(text: str) -> tuple[str, ...]:
@@ -148,6 +156,8 @@ def run_faults(args) -> int:
         raise CliError(str(error)) from None
     if args.faults_per_run < 0:
         raise CliError(f'--faults-per-run must be >= 0, got {args.faults_per_run}')
+    if not (np.isfinite(args.idle_start) and 0.0 <= args.idle_start < args.duration):
+        raise CliError(f'--idle-start must be in [0, --duration), got {args.idle_start}')
     node_config = SimNodeConfig()
     args.out.mkdir(parents=True, exist_ok=True)
     for index, seed in enumerate(args.seeds, start=1):
@@ -166,12 +176,14 @@ def run_faults(args) -> int:
         sim = Simulator(SimConfig(seed=seed), schedule)
         localizer = Localizer(LocalizationConfig(datum=sim.config.datum))
         controller = args.controller[seed % len(args.controller)]
-        steps = run_headless(sim, localizer, controllers.make(controller), loops[controller])
+        idle = float(np.random.default_rng([seed, 2]).uniform(0.0, args.idle_start))
+        loop = dataclasses.replace(loops[controller], idle_start=idle)
+        steps = run_headless(sim, localizer, controllers.make(controller), loop)
         counts = write_mission_bag(folder / 'bag', steps,
                                    SimMessages(sim, node_config, camera=False))
         start = sim.config.start_time
         labels = {'seed': seed, 'controller': controller, 'duration_s': args.duration,
-                  'start_time': start,
+                  'start_time': start, 'idle_start_s': idle,
                   'faults': [{'type': f.kind, 'channel': f.channel, 'onset': start + f.onset,
                               'end': start + f.end,
                               'params': {k: list(v) if isinstance(v, tuple) else v

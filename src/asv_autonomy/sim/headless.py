@@ -28,18 +28,24 @@ class HeadlessConfig:
         odometry_rate: [Hz] of the localization output (as LocalizationNodeConfig).
         control_rate: [Hz] of the thrust commands (as the controller node).
         odometry_timeout: [s] older odometry -> zero thrust (as the controller node).
+        idle_start: [s] the controller starts this long after the simulator and nothing
+            is commanded before: on the ROS graph the planner starts seconds after the
+            simulator, so the boat sets off from rest with the localization running.
     """
 
     duration: float = 600.0
     odometry_rate: float = 20.0
     control_rate: float = 10.0
     odometry_timeout: float = 1.0
+    idle_start: float = 0.0
 
     def __post_init__(self):
         for name in ('duration', 'odometry_rate', 'control_rate', 'odometry_timeout'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0.0):
                 raise ValueError(f'{name} must be > 0, got {value}')
+        if not (math.isfinite(self.idle_start) and self.idle_start >= 0.0):
+            raise ValueError(f'idle_start must be >= 0 s, got {self.idle_start}')
 
 
 class MissionStep(NamedTuple):
@@ -91,7 +97,8 @@ def run_headless(sim: Simulator, localizer: Localizer, controller: Controller,
     Readings the localizer refuses (outliers, NaN) are skipped, as the node drops them.
     """
     odometry_period, control_period = 1.0 / config.odometry_rate, 1.0 / config.control_rate
-    next_odometry = next_control = sim.time
+    next_odometry = sim.time
+    next_control = sim.time + config.idle_start
     latest: PlanarOdometry | None = None
     end = sim.elapsed + config.duration
     while sim.elapsed + 0.5 * sim.config.dt < end:
