@@ -64,6 +64,24 @@ def test_frames_without_masks_give_fps_only(dataset, tmp_path, capsys):
     assert r['iou'] is None and r['boundary_err_px'] is None and r['fps'] > 0
 
 
+def test_masked_only_scores_the_labelled_frames_of_a_sequence(dataset, tmp_path, capsys):
+    partial = tmp_path / 'partial'
+    partial.mkdir()
+    for stem in ('f1', 'f3'):
+        (partial / f'{stem}.png').write_bytes((dataset / 'masks' / f'{stem}.png').read_bytes())
+    code, _, err = _run(capsys, '--images', dataset / 'images', '--masks', partial,
+                        '--masked-only', '--methods', 'classical', '--json', tmp_path / 'r.json')
+    assert code == 0, err
+    (r,) = json.loads((tmp_path / 'r.json').read_text())['results']
+    assert r['frames'] == 2 and r['iou'] > 0.95
+    code, _, err = _run(capsys, '--images', dataset / 'images', '--masks', partial,
+                        '--methods', 'classical', '--json', tmp_path / 'r.json')
+    assert code == 2 and 'without a mask' in err           # not silently partial
+    code, _, err = _run(capsys, '--images', dataset / 'images', '--masked-only',
+                        '--json', tmp_path / 'r.json')
+    assert code == 2 and '--masked-only needs --masks' in err
+
+
 def test_errors_are_one_line(dataset, tmp_path, capsys):
     code, _, err = _run(capsys, '--images', dataset / 'images', '--methods', 'magic',
                         '--json', tmp_path / 'r.json')

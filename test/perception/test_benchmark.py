@@ -64,6 +64,14 @@ def test_load_dataset_pairs_by_stem_and_refuses_missing_masks(tmp_path):
     assert [p.stem for p in ds.masks] == ['a', 'b']
     with pytest.raises(DatasetError, match='9 px'):
         ds.mask(1, (8, 10))
+    # A partly labelled sequence: only the masked frames, on request.
+    _write(tmp_path / 'd' / 'images', 'c', np.zeros((8, 10, 3), np.uint8))
+    (tmp_path / 'd' / 'masks' / 'b.png').unlink()
+    part = load_dataset(tmp_path / 'd' / 'images', tmp_path / 'd' / 'masks', masked_only=True)
+    assert [p.stem for p in part.images] == ['a'] and [p.stem for p in part.masks] == ['a']
+    _write(tmp_path / 'd' / 'masks', 'typo', np.zeros((8, 10), np.uint8))
+    with pytest.raises(DatasetError, match='without a frame.*typo'):
+        load_dataset(tmp_path / 'd' / 'images', tmp_path / 'd' / 'masks', masked_only=True)
     with pytest.raises(DatasetError, match='does not exist'):
         load_dataset(tmp_path / 'nowhere')
     with pytest.raises(DatasetError, match='no images'):

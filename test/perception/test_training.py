@@ -1,12 +1,13 @@
 """The unsupervised objective separates regions; loss terms behave."""
 import numpy as np
+import pytest
 import torch
 
 from asv_autonomy.perception.model import SegmenterConfig
 from asv_autonomy.perception.polyline import soft_mask
 from asv_autonomy.perception.segmenter import Segmenter
 from asv_autonomy.perception.training import (COLOUR_FEATURES, TrainConfig, TrainData,
-                                              kl_to_prior,
+                                              kl_to_prior, load_labelled, load_masked,
                                               pixel_features, region_nll, region_weights,
                                               smoothness, train, water_iou,
                                               waterline_fringes)
@@ -101,6 +102,35 @@ def test_few_labels_alone_train_the_boundary(one_torch_thread):
     train(TrainData(empty, empty, images, masks), SMALL, tc, progress=reports.append)
     assert reports and reports[-1]['step'] == 60
     assert reports[-1]['label'] < reports[0]['label']
+
+
+def test_masks_label_the_frames_of_their_stem(tmp_path):
+    import cv2
+    rng = np.random.default_rng(3)
+    images, masks = two_region_images(4, rng)
+    (tmp_path / 'frames').mkdir()
+    (tmp_path / 'masks').mkdir()
+    for i, image in enumerate(images):
+        cv2.imwrite(str(tmp_path / 'frames' / f'{i:03d}.jpg'), image[..., ::-1])
+    for i in (1, 3):
+        cv2.imwrite(str(tmp_path / 'masks' / f'{i:03d}.png'), masks[i].astype(np.uint8) * 255)
+    frames, labels = load_masked(tmp_path / 'frames', tmp_path / 'masks', 32, 24)
+    assert frames.shape == (2, 24, 32, 3) and labels.shape == (2, 24, 32)
+    assert labels.dtype == bool
+    for label, mask in zip(labels, masks[[1, 3]]):
+        split = mask[:, 0].argmax() / 48
+        assert abs(label[:, 0].argmax() / 24 - split) <= 1 / 24
+    cv2.imwrite(str(tmp_path / 'masks' / '009.png'), masks[0].astype(np.uint8) * 255)
+    with pytest.raises(ValueError, match='without a frame.*009'):
+        load_masked(tmp_path / 'frames', tmp_path / 'masks', 32, 24)
+    (tmp_path / 'none').mkdir()
+    with pytest.raises(ValueError, match='no masks'):
+        load_masked(tmp_path / 'frames', tmp_path / 'none', 32, 24)
+    # The labelled-folder form still wants a mask for every image.
+    (tmp_path / 'masks' / '009.png').unlink()
+    (tmp_path / 'frames').rename(tmp_path / 'images')
+    with pytest.raises(ValueError, match='no mask for 000.jpg'):
+        load_labelled(tmp_path, 32, 24)
 
 
 def test_kl_is_zero_at_the_prior_and_positive_elsewhere():

@@ -197,7 +197,7 @@ def _print_table(results: list[dict]) -> None:
 # --- asv bench segmentation (issue 6) ------------------------------------------------------
 
 SEGMENTATION_HELP = """\
-  asv bench segmentation --images DIR [--masks DIR] [--model PATH]
+  asv bench segmentation --images DIR [--masks DIR [--masked-only]] [--model PATH]
                          [--methods asv,classical,unet-supervised] [--unet PATH]
                          [--unet-steps N] [--limit N] [--examples N] [--overlays DIR]
                          [--threads T] --json OUT [--plot OUT.png]
@@ -205,9 +205,10 @@ SEGMENTATION_HELP = """\
 Every method segments every frame of DIR. With --masks (PNG files with the images' stems,
 non-zero = navigable water, e.g. from `asv sim render`) it reports water IoU and the mean
 absolute boundary error [px rows per column]; without, only frames per second (and the
-pictures: the real river frames). --unet PATH: the supervised U-Net checkpoint; trained on
-simulated labels of training seeds 1000+ and saved there when the file does not exist
-(without --unet it is trained in memory). JSON: {"results": [{"dataset", "method", "iou",
+pictures: the real river frames); --masked-only scores just the frames that have a mask
+(bench/labels/river/test: six hand-labelled frames of ../shared/data/camera). --unet
+PATH: the supervised U-Net checkpoint; trained on simulated labels of training seeds 1000+
+and saved there when the file does not exist (without --unet it is trained in memory). JSON: {"results": [{"dataset", "method", "iou",
 "boundary_err_px", "fps", ...}]}, rewritten after each method.
 """
 
@@ -221,6 +222,9 @@ def register_segmentation(targets) -> None:
                         help='folder of frames (.png/.jpg, any size)')
     parser.add_argument('--masks', type=Path, default=None, metavar='DIR',
                         help='ground-truth masks with the same stems (non-zero = water)')
+    parser.add_argument('--masked-only', action='store_true',
+                        help='score only the frames of DIR that have a mask (a sequence with '
+                        'a few labelled frames); otherwise every frame needs one')
     parser.add_argument('--model', type=Path, default=None, metavar='PATH',
                         help='asv checkpoint (default: models/segmentation.pt of the package)')
     parser.add_argument('--methods', default=','.join(METHODS), metavar='NAME,...',
@@ -265,7 +269,10 @@ def run_segmentation(args) -> int:
     if args.threads < 0:
         raise CliError(f'--threads must be >= 0, got {args.threads}')
     try:
-        dataset = bench.load_dataset(args.images, args.masks, limit=args.limit)
+        if args.masked_only and args.masks is None:
+            raise CliError('--masked-only needs --masks')
+        dataset = bench.load_dataset(args.images, args.masks, limit=args.limit,
+                                     masked_only=args.masked_only)
     except bench.DatasetError as error:
         raise CliError(str(error)) from None
     if args.plot is not None:

@@ -1,12 +1,15 @@
 """`asv train segmentation`: fit the navigable-space polyline VAE without pixel labels.
 
-  asv train segmentation [--images DIR] [--sim-frames N] [--labelled DIR] [--steps N]
-                         [--seed S] [--batch B] [--init PATH] [--threads T] --out model.pt
+  asv train segmentation [--images DIR] [--sim-frames N] [--labelled DIR] [--masks DIR]
+                         [--steps N] [--seed S] [--batch B] [--init PATH] [--threads T]
+                         --out model.pt
 
 Simulated frames are rendered first (look seeds 1000-1999 by default; seeds 0-99 are held
 out for evaluation), real unlabelled frames from --images (sorted by name: consecutive
 files are consecutive frames, used for the temporal term) are mixed in, and --labelled DIR
-(DIR/images + DIR/masks, same stems, non-zero = water) adds the optional few-label loss.
+(DIR/images + DIR/masks, same stems, non-zero = water) adds the optional few-label loss;
+so does --masks DIR for the few --images frames that have a mask of their stem there (a
+handful of labelled frames of a new environment, e.g. bench/labels/river/train).
 Progress (step, loss terms, throughput) goes to stderr; the checkpoint holds the weights,
 the network config and metadata (command, seed, steps, data).
 """
@@ -37,6 +40,9 @@ def register(subparsers) -> None:
                           'overlap the held-out 0-99)')
     seg.add_argument('--labelled', type=Path, default=None, metavar='DIR',
                      help='optional labelled frames: DIR/images and DIR/masks')
+    seg.add_argument('--masks', type=Path, default=None, metavar='DIR',
+                     help='optional masks (non-zero = water) of a few --images frames, same '
+                     'stems: those frames also get the few-label loss')
     seg.add_argument('--steps', type=int, default=1500, metavar='N',
                      help='optimisation steps (default %(default)s)')
     seg.add_argument('--batch', type=int, default=16, metavar='B',
@@ -167,9 +173,11 @@ def run_segmentation(args) -> int:
     from asv_autonomy.perception.model import SegmenterConfig
     from asv_autonomy.perception.segmenter import CheckpointError, Segmenter
     from asv_autonomy.perception.training import (TrainConfig, TrainData, empty_data,
-                                                  load_folder, load_labelled,
+                                                  load_folder, load_labelled, load_masked,
                                                   render_sim_frames, train)
 
+    if args.masks is not None and args.images is None:
+        raise CliError('--masks labels frames of --images: give --images too')
     if args.steps < 0 or args.sim_frames < 0 or args.batch < 1 or args.threads < 1:
         raise CliError('--steps and --sim-frames must be >= 0, --batch and --threads >= 1')
     if args.waterline_band is not None and not args.waterline_band >= 0.0:
@@ -192,12 +200,18 @@ def run_segmentation(args) -> int:
         real = load_folder(args.images, width, height) if args.images else data.real
         labelled, labels = (load_labelled(args.labelled, width, height) if args.labelled
                             else (data.labelled, data.labels))
+        if args.masks:
+            masked, masks = load_masked(args.images, args.masks, width, height)
+            labelled, labels = np.concatenate([labelled, masked]), np.concatenate([labels, masks])
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from None
     if args.images:
         _say(f'real frames: {len(real)} from {args.images}')
     if args.labelled:
-        _say(f'labelled frames: {len(labelled)} from {args.labelled}')
+        _say(f'labelled frames: {len(labelled) - (len(masked) if args.masks else 0)} from '
+             f'{args.labelled}')
+    if args.masks:
+        _say(f'labelled frames: {len(masked)} of --images with masks in {args.masks}')
     sim = data.sim
     if args.sim_frames:
         t0 = time.monotonic()
@@ -255,6 +269,8 @@ def _argv_of(args) -> list[str]:
     words += ['--sim-frames', str(args.sim_frames), '--sim-seeds', args.sim_seeds]
     if args.labelled:
         words += ['--labelled', str(args.labelled)]
+    if args.masks:
+        words += ['--masks', str(args.masks)]
     words += ['--steps', str(args.steps), '--batch', str(args.batch), '--lr', str(args.lr),
               '--seed', str(args.seed)]
     if args.waterline_band is not None:

@@ -151,11 +151,17 @@ def dataset_name(images_dir: Path) -> str:
 
 
 def load_dataset(images_dir: Path | str, masks_dir: Path | str | None = None,
-                 name: str | None = None, limit: int | None = None) -> Dataset:
+                 name: str | None = None, limit: int | None = None,
+                 masked_only: bool = False) -> Dataset:
     """Pair the frames of ``images_dir`` with the masks of ``masks_dir`` by stem.
 
+    Args:
+        masked_only: keep only the frames that have a mask (a sequence of which a few
+            frames are labelled); otherwise every frame must have one.
+
     Raises:
-        DatasetError: a missing folder, no frames, or frames without a mask.
+        DatasetError: a missing folder, no frames, frames without a mask (unless
+            ``masked_only``), or, with ``masked_only``, masks without a frame.
     """
     images_dir = Path(images_dir)
     if not images_dir.is_dir():
@@ -172,6 +178,13 @@ def load_dataset(images_dir: Path | str, masks_dir: Path | str | None = None,
         if not masks_dir.is_dir():
             raise DatasetError(f'mask folder {masks_dir} does not exist')
         by_stem = {p.stem: p for p in masks_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        if masked_only:
+            orphans = sorted(set(by_stem) - {p.stem for p in images})
+            if orphans or not by_stem:
+                raise DatasetError(f'{len(orphans)} mask(s) in {masks_dir} without a frame of '
+                                   f'the same stem in {images_dir}: {", ".join(orphans[:3])}'
+                                   if orphans else f'no masks in {masks_dir}')
+            images = [p for p in images if p.stem in by_stem]
         missing = [p.name for p in images if p.stem not in by_stem]
         if missing:
             raise DatasetError(f'{len(missing)} image(s) without a mask of the same stem in '

@@ -457,20 +457,52 @@ def load_folder(folder, width: int, height: int) -> np.ndarray:
 def load_labelled(folder, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
     """``folder/images`` + ``folder/masks`` (same stems, non-zero = water)."""
     folder = Path(folder)
-    images, masks = [], []
-    mask_dir = folder / 'masks'
-    for path in list_images(folder / 'images'):
-        candidates = [mask_dir / (path.stem + s) for s in IMAGE_SUFFIXES]
-        mask_path = next((c for c in candidates if c.is_file()), None)
-        if mask_path is None:
-            raise ValueError(f'no mask for {path.name} in {mask_dir}')
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    images = list_images(folder / 'images')
+    masks = _masks_by_stem(folder / 'masks')
+    missing = [p.name for p in images if p.stem not in masks]
+    if missing:
+        raise ValueError(f'no mask for {missing[0]} in {folder / "masks"}')
+    return _labelled_pairs(images, masks, width, height)
+
+
+def load_masked(images_dir, masks_dir, width: int, height: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The frames of ``images_dir`` that have a mask of the same stem in ``masks_dir``
+    (a few labelled frames of an otherwise unlabelled sequence), with their masks.
+
+    Raises:
+        ValueError: a mask without a frame of its stem (a typo would silently drop a
+            label), or no mask at all.
+    """
+    masks = _masks_by_stem(masks_dir)
+    images = [p for p in list_images(images_dir) if p.stem in masks]
+    orphans = sorted(set(masks) - {p.stem for p in images})
+    if orphans:
+        raise ValueError(f'{len(orphans)} mask(s) in {masks_dir} without a frame of the '
+                         f'same stem in {images_dir}: {", ".join(orphans[:3])}')
+    if not images:
+        raise ValueError(f'no masks ({", ".join(IMAGE_SUFFIXES)}) in {masks_dir}')
+    return _labelled_pairs(images, masks, width, height)
+
+
+def _masks_by_stem(folder) -> dict[str, Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f'mask folder {folder} does not exist')
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def _labelled_pairs(images: Sequence[Path], masks: dict[str, Path], width: int, height: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    frames, labels = [], []
+    for path in images:
+        mask = cv2.imread(str(masks[path.stem]), cv2.IMREAD_GRAYSCALE)
         if mask is None:
-            raise ValueError(f'cannot read mask {mask_path}')
-        images.append(_resize(read_rgb(path), width, height))
-        masks.append(cv2.resize((mask > 0).astype(np.uint8), (width, height),
-                                interpolation=cv2.INTER_NEAREST) > 0)
-    return np.stack(images), np.stack(masks)
+            raise ValueError(f'cannot read mask {masks[path.stem]}')
+        frames.append(_resize(read_rgb(path), width, height))
+        labels.append(cv2.resize((mask > 0).astype(np.uint8), (width, height),
+                                 interpolation=cv2.INTER_NEAREST) > 0)
+    return np.stack(frames), np.stack(labels)
 
 
 def empty_data(width: int, height: int) -> TrainData:
