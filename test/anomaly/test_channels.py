@@ -172,8 +172,37 @@ def test_odometry_derived_channels_wait_for_the_filter_to_converge():
     assert streams.samples['thrust_left_residual'][0].min() >= 3.0
     # The start is the first odometry ever, not the oldest one a bounded history holds.
     later = ch.command_residuals(t, twist, t, np.full_like(t, 10.0), t,
-                                 np.full_like(t, 10.0), config, odometry_start=-10.0)
+                                 np.full_like(t, 10.0), config, odometry_start=-10.0,
+                                 command_start=-10.0)
     assert later.samples['thrust_left_residual'][0].min() < 1.5
+
+
+def test_thrust_residuals_start_once_the_first_command_has_settled():
+    """A mission's first command is a step from rest that the differentiated odometry
+    follows late: no residual until the lag, the derivative and the residual's window
+    have passed it (on the ROS graph the planner starts seconds after the odometry)."""
+    config = ch.ChannelConfig(warmup_s=1.0)
+    settle = ch.command_settle_s(config)
+    assert settle == pytest.approx(3 * 0.2 + 0.5 + 1.0)
+    t = np.arange(0.0, 20.0, 0.05)
+    twist = np.tile([1.0, 0.0, 0.0], (t.size, 1))
+    ct = t[t >= 6.0]
+    streams = ch.command_residuals(t, twist, ct, np.full_like(ct, 10.0), ct + 0.5,
+                                   np.full_like(ct, 10.0), config)
+    for name in ('thrust_left_residual', 'thrust_right_residual', 'thrust_common_residual'):
+        assert streams.samples[name][0].min() == pytest.approx(6.5 + settle, abs=0.05)
+    # The builder keeps each side's first command ever when its history moves on.
+    builder = ch.BoatChannelBuilder(ch.ChannelConfig(warmup_s=1.0, history_s=5.0))
+    starts = []
+    for k, stamp in enumerate(t):
+        builder.add_odometry(stamp, 0.0, 0.0, 1.0, 0.0, 0.0)
+        if stamp >= 6.0:
+            builder.add_thrust('left', stamp, 10.0)
+            builder.add_thrust('right', stamp, 10.0)
+        if k in (180, 380):                                   # 9 s and 19 s
+            starts.append(builder.streams().samples['thrust_left_residual'][0].min())
+    assert starts[0] == pytest.approx(6.0 + settle, abs=0.06)
+    assert starts[1] == pytest.approx(19.0 - 5.0, abs=0.06)   # not settling again
 
 
 def test_data_time_is_the_oldest_live_source_and_ignores_a_stopped_one():

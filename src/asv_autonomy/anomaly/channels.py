@@ -36,7 +36,7 @@ from .series import ChannelStreams
 
 __all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'BOAT_UNSCORED_CHANNELS',
            'BOAT_LONG_WINDOW_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
-           'ChannelConfig',
+           'ChannelConfig', 'command_settle_s',
            'gps_velocity', 'gps_channels', 'imu_channels', 'heading_vs_course',
            'odometry_channels', 'thrust_channels', 'command_residuals',
            'BoatChannelBuilder']
@@ -447,9 +447,17 @@ def _delivered_thrust(times, twist, params: VesselParams, window_s: float):
     return 0.5 * (surge_force - differential), 0.5 * (surge_force + differential)
 
 
+def command_settle_s(config: ChannelConfig) -> float:
+    """[s] from the first command until the thrust residuals are valid: the thrusters' lag
+    (three time constants), the derivative's window and the residual's own window."""
+    return (3.0 * config.vessel.thruster_time_constant + config.derivative_window_s
+            + config.residual_window_s)
+
+
 def command_residuals(odom_times, twist, left_times, left, right_times, right,
                       config: ChannelConfig = ChannelConfig(),
-                      odometry_start: float | None = None) -> ChannelStreams:
+                      odometry_start: float | None = None,
+                      command_start: float | None = None) -> ChannelStreams:
     """``thrust_left_residual``, ``thrust_right_residual`` and ``thrust_common_residual``
     [N] at the odometry times (delivered minus commanded thrust, see the module doc).
 
@@ -459,6 +467,11 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
         config: vessel model, derivative window, command timeout, warm-up.
         odometry_start: [s] first odometry stamp ever (default ``odom_times[0]``); the
             residuals start ``config.warmup_s`` after it.
+        command_start: [s] stamp from which both sides have been commanded ever (default:
+            the later of the first left and first right command here); the residuals
+            start ``command_settle_s(config)`` after it. The first command of a mission
+            is a step from rest that the differentiated odometry follows late: a one-step
+            spike, as high as the whole command, with nothing wrong.
 
     Shapes:
         odom_times ``(n,)``, twist ``(n, 3)``; commands ``(m,)`` each.
@@ -481,9 +494,12 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
     # Averaging removes most of the noise of the differentiated odometry.
     left_res, right_res = (_causal_mean(t, d - c, config.residual_window_s)
                            for d, c in zip(delivered, commanded))
+    start = t[0] if odometry_start is None else odometry_start
+    if command_start is None:
+        command_start = max(np.min(left_times), np.min(right_times))
+    start = max(start + config.warmup_s, command_start + command_settle_s(config))
     for name, values in zip(names, (left_res, right_res, 0.5 * (left_res + right_res))):
-        start = t[0] if odometry_start is None else odometry_start
-        keep = np.isfinite(values) & (t >= start + config.warmup_s)
+        keep = np.isfinite(values) & (t >= start)
         streams.add(name, t[keep], values[keep], hold=HOLD_S[name])
     return streams
 
@@ -511,6 +527,8 @@ class BoatChannelBuilder:
         self._newest_by_source: dict[str, float] = {}
         # First odometry stamp ever (kept when old samples are forgotten): the warm-up.
         self._odometry_start: float | None = None
+        # First command stamp ever per side (likewise): the residuals' settling.
+        self._command_start: dict[str, float] = {}
 
     def _accept(self, source: str, stamp: float, *values, allow_nan=False) -> bool:
         numbers = np.asarray(values, dtype=np.float64).ravel()
@@ -587,7 +605,10 @@ class BoatChannelBuilder:
         """A thrust command [N] of ``side`` ('left' or 'right')."""
         if side not in ('left', 'right'):
             raise ValueError(f"side must be 'left' or 'right', got {side!r}")
-        return self._accept(f'thrust_{side}', stamp, value)
+        accepted = self._accept(f'thrust_{side}', stamp, value)
+        if accepted and stamp < self._command_start.get(side, math.inf):
+            self._command_start[side] = float(stamp)
+        return accepted
 
     def add_depth(self, stamp: float, depth: float) -> bool:
         """A sonar depth [m] (out of range = non-finite: dropped)."""
@@ -625,5 +646,6 @@ class BoatChannelBuilder:
             if len(left) and len(right):
                 _merge(out, command_residuals(odom[:, 0], odom[:, 3:6], left[:, 0],
                                               left[:, 1], right[:, 0], right[:, 1],
-                                              self.config, self._odometry_start))
+                                              self.config, self._odometry_start,
+                                              max(self._command_start.values())))
         return out
