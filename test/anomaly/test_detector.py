@@ -149,6 +149,27 @@ def test_the_peak_term_flags_a_one_step_spike_the_short_average_spreads_out():
     assert not detector.score(_echoes(2000, 8)).is_anomaly.any()
 
 
+def _burst(series: AlignedSeries, start: int, seed: int) -> AlignedSeries:
+    """``series`` with c three times as noisy for 5 s: rare, but normal."""
+    values = series.values.copy()
+    values[start:start + 50, 2] *= 3.0
+    return dataclasses.replace(series, values=values)
+
+
+def test_the_threshold_covers_a_normal_excursion_only_training_saw():
+    """Half an hour of validation holds few of the normal excursions: the threshold is
+    calibrated on the training series as well, so a burst one training mission had does
+    not alarm when it comes again (and a real fault still does)."""
+    torch.manual_seed(0)
+    detector = AnomalyDetector(dataclasses.replace(CONFIG, long_window=0, peak_margin=0.0))
+    report = detector.fit([_burst(_system(2500, 1), 1500, 1), _system(2500, 2)],
+                          [_system(1500, 3)])
+    assert report.calibration_hours == pytest.approx((2500 * 2 + 1500) / 10 / 3600)
+    again = detector.score(_burst(_system(2000, 9), 600, 9))
+    assert not again.is_anomaly.any()
+    assert detector.score(_system(2000, 9, fault=FAULT)).is_anomaly[FAULT[0]:FAULT[1]].any()
+
+
 def test_the_attributed_group_is_the_attributed_channels_not_the_classifiers(fitted):
     detector, _ = fitted
     # The classifier names the fault (class 1: coupling_break on b) in both rows; the

@@ -107,7 +107,7 @@ def fit_detector(config, train, labelled, say):
         except ValueError as error:
             raise CliError(str(error)) from None
     say(f'{report.epochs} epochs ({report.windows} windows) in {report.train_s:.1f} s; '
-        f'threshold {report.threshold:.3g} calibrated on {report.validation_hours:.2f} h '
+        f'threshold {report.threshold:.3g} calibrated on {report.calibration_hours:.2f} h '
         f'of normal data')
     return detector, report
 
