@@ -161,13 +161,23 @@ def test_the_threshold_covers_a_normal_excursion_only_training_saw():
     calibrated on the training series as well, so a burst one training mission had does
     not alarm when it comes again (and a real fault still does)."""
     torch.manual_seed(0)
-    detector = AnomalyDetector(dataclasses.replace(CONFIG, long_window=0, peak_margin=0.0))
+    config = dataclasses.replace(CONFIG, long_window=0, peak_margin=0.0,
+                                 threshold_on_training=True)
+    detector = AnomalyDetector(config)
     report = detector.fit([_burst(_system(2500, 1), 1500, 1), _system(2500, 2)],
                           [_system(1500, 3)])
     assert report.calibration_hours == pytest.approx((2500 * 2 + 1500) / 10 / 3600)
     again = detector.score(_burst(_system(2000, 9), 600, 9))
     assert not again.is_anomaly.any()
     assert detector.score(_system(2000, 9, fault=FAULT)).is_anomaly[FAULT[0]:FAULT[1]].any()
+    # Off (the CSV path's default, for logs that may hold unlabelled anomalies): the
+    # validation alone, whose highest score is below the burst's.
+    torch.manual_seed(0)
+    validation_only = AnomalyDetector(dataclasses.replace(config, threshold_on_training=False))
+    report = validation_only.fit([_burst(_system(2500, 1), 1500, 1), _system(2500, 2)],
+                                 [_system(1500, 3)])
+    assert report.calibration_hours == pytest.approx(1500 / 10 / 3600)
+    assert validation_only.threshold < detector.threshold
 
 
 def test_the_attributed_group_is_the_attributed_channels_not_the_classifiers(fitted):
@@ -294,6 +304,10 @@ def test_config_round_trip_and_validation():
     for bad in (0.5, -1.0, float('nan'), float('inf')):
         with pytest.raises(ValueError, match='peak_margin'):
             DetectorConfig(peak_margin=bad)
+    on = DetectorConfig(threshold_on_training=True)
+    assert DetectorConfig.from_dict(on.to_dict()) == on
+    with pytest.raises(ValueError, match='threshold_on_training'):
+        DetectorConfig(threshold_on_training='yes')
 
 
 def test_a_checkpoint_without_the_gains_loads_with_those_terms_off(fitted, tmp_path):

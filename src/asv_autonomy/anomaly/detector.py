@@ -75,6 +75,12 @@ class DetectorConfig:
         false_alarms_per_hour: target alarm-event rate on normal data [1/h].
         alarm_gap_s: [s] alarms closer than this are one event.
         threshold_margin: factor >= 1 on the calibrated threshold.
+        threshold_on_training: calibrate the threshold on the training series as well as
+            the validation ones. Half an hour of validation holds too few of the normal
+            excursions of the boat's missions (its highest score alone set the
+            threshold); off for logs whose "normal" stretches may hold unlabelled real
+            anomalies, which would raise it (on plaka.log's depth spikes: event F1 0.91
+            with it off, 0.09 on).
         validation_fraction: share of the training data held out for calibration when
             ``fit`` gets no validation series: the last ``round(n * validation_fraction)``
             whole series when that is at least one, so that the threshold sees runs the
@@ -101,6 +107,7 @@ class DetectorConfig:
     false_alarms_per_hour: float = 1.0
     alarm_gap_s: float = 2.0
     threshold_margin: float = 1.1
+    threshold_on_training: bool = False
     validation_fraction: float = 0.25
     normaliser_clip: float = 20.0
     unscored_channels: tuple[str, ...] = ()
@@ -133,6 +140,9 @@ class DetectorConfig:
                              f'{self.false_alarms_per_hour}')
         if not self.alarm_gap_s >= 0.0 or not self.threshold_margin >= 1.0:
             raise ValueError('need alarm_gap_s >= 0 s and threshold_margin >= 1')
+        if not isinstance(self.threshold_on_training, bool):
+            raise ValueError(f'threshold_on_training must be true or false, got '
+                             f'{self.threshold_on_training!r}')
         if not 0.0 < self.validation_fraction < 1.0:
             raise ValueError(f'validation_fraction must be in (0, 1), got '
                              f'{self.validation_fraction}')
@@ -335,7 +345,8 @@ class AnomalyDetector:
         result = train_model(self.model, train_windows, validation_windows, cfg.training,
                              labelled_windows, labelled_classes, progress)
         self._calibrate(validation, train)
-        hours = sum(len(s) for s in (*validation, *train)) / cfg.rate_hz / 3600.0
+        hours = sum(len(s) for s in self._calibration_series(validation, train)) \
+            / cfg.rate_hz / 3600.0
         return FitReport(len(result.losses), result.losses, result.validation_losses,
                          result.best_epoch, result.train_s, self._threshold,
                          len(train_windows), hours)
@@ -361,12 +372,12 @@ class AnomalyDetector:
 
     def _calibrate(self, validation: Sequence[AlignedSeries], train: Sequence[AlignedSeries]):
         """Score statistics from ``validation`` (errors the network was not fitted to);
-        the threshold and the long-window and peak gains from both: half an hour of
-        validation holds too few of the normal excursions for a threshold at one false
-        alarm per hour (its highest score alone set it, from 1.7 to 3.1 with the same
-        network depending on one start transient), and the normal series it never saw
-        widen the normal range (the network's fit to its training data hardly changes a
-        10 s mean, and the margins cover its smaller errors there)."""
+        the threshold from it (and from ``train`` with ``threshold_on_training``: on the
+        boat's missions the validation's highest score alone set it, from 1.7 to 3.1 with
+        the same network depending on one start transient); the long-window and peak
+        gains from both (normal series the threshold never saw widen the normal range:
+        the network's fit to its training data hardly changes a 10 s mean, and the
+        margins cover its smaller errors there)."""
         cfg = self.config
         raws, observed = [], []
         for s in validation:
@@ -379,10 +390,11 @@ class AnomalyDetector:
         self.peak_gain = np.zeros(len(self._channels), np.float32)
         unsmoothed = [self._channel_scores(raw, seen) for raw, seen in zip(raws, observed)]
         unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
-        hours = sum(len(s) for s in (*validation, *train)) / cfg.rate_hz / 3600.0
+        calibration = self._calibration_series(validation, train)
+        hours = sum(len(s) for s in calibration) / cfg.rate_hz / 3600.0
         self._threshold = calibrate_threshold(
-            [self._short(u).max(axis=1, initial=0.0) for u in unsmoothed], hours,
-            cfg.false_alarms_per_hour, int(round(cfg.alarm_gap_s * cfg.rate_hz)),
+            [self._short(u).max(axis=1, initial=0.0) for u in unsmoothed[:len(calibration)]],
+            hours, cfg.false_alarms_per_hour, int(round(cfg.alarm_gap_s * cfg.rate_hz)),
             cfg.threshold_margin)
         if cfg.long_window:
             self.long_gain = window_gains(unsmoothed, cfg.long_window, self._threshold,
@@ -392,6 +404,10 @@ class AnomalyDetector:
                                 for c in self._channels]] = 0.0
         if cfg.peak_margin:
             self.peak_gain = window_gains(unsmoothed, 1, self._threshold, cfg.peak_margin)
+
+    def _calibration_series(self, validation, train) -> list[AlignedSeries]:
+        """The normal series the threshold is calibrated on (validation first)."""
+        return [*validation, *train] if self.config.threshold_on_training else [*validation]
 
     # ------------------------------------------------------------------ scoring
     def _forward(self, windows: Windows, batch_size: int = 2048):

@@ -124,7 +124,8 @@ def sim_split(args, families):
     from asv_autonomy.anomaly.channels import BOAT_LONG_WINDOW_CHANNELS, BOAT_UNSCORED_CHANNELS
     config = dataclasses.replace(_detector_config(10.0, args),
                                  unscored_channels=BOAT_UNSCORED_CHANNELS,
-                                 long_window_channels=BOAT_LONG_WINDOW_CHANNELS)
+                                 long_window_channels=BOAT_LONG_WINDOW_CHANNELS,
+                                 threshold_on_training=True)
     return DatasetSplit('sim', train, tests, labelled, config)
 
 

@@ -136,7 +136,8 @@ def run_anomaly(args) -> int:
     from asv_autonomy.anomaly.channels import BOAT_LONG_WINDOW_CHANNELS, BOAT_UNSCORED_CHANNELS
     config = dataclasses.replace(detector_config(args, args.rate),
                                  unscored_channels=BOAT_UNSCORED_CHANNELS,
-                                 long_window_channels=BOAT_LONG_WINDOW_CHANNELS)
+                                 long_window_channels=BOAT_LONG_WINDOW_CHANNELS,
+                                 threshold_on_training=True)
     logs = _read_bags(args.bags, args.rate)
     train = [part for s in logs for part in normal_parts(s, config.rows_needed * 2)]
     labelled = _read_bags(args.labelled, args.rate) if args.labelled else []
