@@ -208,8 +208,9 @@ absolute boundary error [px rows per column]; without, only frames per second (a
 pictures: the real river frames); --masked-only scores just the frames that have a mask
 (bench/labels/river/test: six hand-labelled frames of ../shared/data/camera). --unet
 PATH: the supervised U-Net checkpoint; trained on simulated labels of training seeds 1000+
-and saved there when the file does not exist (without --unet it is trained in memory). JSON: {"results": [{"dataset", "method", "iou",
-"boundary_err_px", "fps", ...}]}, rewritten after each method.
+and saved there when the file does not exist (without --unet it is trained in memory).
+JSON: {"results": [{"dataset", "method", "iou", "boundary_err_px", "fps", ...}]},
+rewritten after each method.
 """
 
 
