@@ -344,9 +344,7 @@ class AnomalyDetector:
                                     len(self.classes) if self.classes else 0)
         result = train_model(self.model, train_windows, validation_windows, cfg.training,
                              labelled_windows, labelled_classes, progress)
-        self._calibrate(validation, train)
-        hours = sum(len(s) for s in self._calibration_series(validation, train)) \
-            / cfg.rate_hz / 3600.0
+        hours = self._calibrate(validation, train)
         return FitReport(len(result.losses), result.losses, result.validation_losses,
                          result.best_epoch, result.train_s, self._threshold,
                          len(train_windows), hours)
@@ -370,14 +368,16 @@ class AnomalyDetector:
         index = {name: i for i, name in enumerate(self.classes)}
         return Windows.concat(parts), torch.tensor([index[n] for n in names], dtype=torch.long)
 
-    def _calibrate(self, validation: Sequence[AlignedSeries], train: Sequence[AlignedSeries]):
+    def _calibrate(self, validation: Sequence[AlignedSeries],
+                   train: Sequence[AlignedSeries]) -> float:
         """Score statistics from ``validation`` (errors the network was not fitted to);
         the threshold from it (and from ``train`` with ``threshold_on_training``: on the
         boat's missions the validation's highest score alone set it, from 1.7 to 3.1 with
         the same network depending on one start transient); the long-window and peak
         gains from both (normal series the threshold never saw widen the normal range:
         the network's fit to its training data hardly changes a 10 s mean, and the
-        margins cover its smaller errors there)."""
+        margins cover its smaller errors there). Returns the hours the threshold was
+        calibrated on."""
         cfg = self.config
         raws, observed = [], []
         for s in validation:
@@ -389,8 +389,9 @@ class AnomalyDetector:
         self.long_gain = np.zeros(len(self._channels), np.float32)
         self.peak_gain = np.zeros(len(self._channels), np.float32)
         unsmoothed = [self._channel_scores(raw, seen) for raw, seen in zip(raws, observed)]
-        unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
-        calibration = self._calibration_series(validation, train)
+        if cfg.long_window or cfg.peak_margin or cfg.threshold_on_training:
+            unsmoothed += [self._channel_scores(*self._raw(s)[:2]) for s in train]
+        calibration = [*validation, *train] if cfg.threshold_on_training else [*validation]
         hours = sum(len(s) for s in calibration) / cfg.rate_hz / 3600.0
         self._threshold = calibrate_threshold(
             [self._short(u).max(axis=1, initial=0.0) for u in unsmoothed[:len(calibration)]],
@@ -404,10 +405,7 @@ class AnomalyDetector:
                                 for c in self._channels]] = 0.0
         if cfg.peak_margin:
             self.peak_gain = window_gains(unsmoothed, 1, self._threshold, cfg.peak_margin)
-
-    def _calibration_series(self, validation, train) -> list[AlignedSeries]:
-        """The normal series the threshold is calibrated on (validation first)."""
-        return [*validation, *train] if self.config.threshold_on_training else [*validation]
+        return hours
 
     # ------------------------------------------------------------------ scoring
     def _forward(self, windows: Windows, batch_size: int = 2048):

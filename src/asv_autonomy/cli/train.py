@@ -201,18 +201,17 @@ def run_segmentation(args) -> int:
         real = load_folder(args.images, width, height) if args.images else data.real
         labelled, labels = (load_labelled(args.labelled, width, height) if args.labelled
                             else (data.labelled, data.labels))
-        if args.masks:
-            masked, masks = load_masked(args.images, args.masks, width, height)
-            labelled, labels = np.concatenate([labelled, masked]), np.concatenate([labels, masks])
+        masked, masks = (load_masked(args.images, args.masks, width, height) if args.masks
+                         else (data.labelled, data.labels))
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from None
     if args.images:
         _say(f'real frames: {len(real)} from {args.images}')
     if args.labelled:
-        _say(f'labelled frames: {len(labelled) - (len(masked) if args.masks else 0)} from '
-             f'{args.labelled}')
+        _say(f'labelled frames: {len(labelled)} from {args.labelled}')
     if args.masks:
         _say(f'labelled frames: {len(masked)} of --images with masks in {args.masks}')
+    labelled, labels = np.concatenate([labelled, masked]), np.concatenate([labels, masks])
     sim = data.sim
     if args.sim_frames:
         t0 = time.monotonic()

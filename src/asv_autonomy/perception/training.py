@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .benchmark import load_dataset
 from .model import PolylineVAE, SegmenterConfig
 from .polyline import columns_from_bands, soft_mask
 
@@ -468,21 +469,16 @@ def load_labelled(folder, width: int, height: int) -> tuple[np.ndarray, np.ndarr
 def load_masked(images_dir, masks_dir, width: int, height: int
                 ) -> tuple[np.ndarray, np.ndarray]:
     """The frames of ``images_dir`` that have a mask of the same stem in ``masks_dir``
-    (a few labelled frames of an otherwise unlabelled sequence), with their masks.
+    (a few labelled frames of an otherwise unlabelled sequence), with their masks; paired
+    as the benchmark pairs them (``benchmark.load_dataset(masked_only=True)``).
 
     Raises:
         ValueError: a mask without a frame of its stem (a typo would silently drop a
-            label), or no mask at all.
+            label), no mask at all, or a missing folder.
     """
-    masks = _masks_by_stem(masks_dir)
-    images = [p for p in list_images(images_dir) if p.stem in masks]
-    orphans = sorted(set(masks) - {p.stem for p in images})
-    if orphans:
-        raise ValueError(f'{len(orphans)} mask(s) in {masks_dir} without a frame of the '
-                         f'same stem in {images_dir}: {", ".join(orphans[:3])}')
-    if not images:
-        raise ValueError(f'no masks ({", ".join(IMAGE_SUFFIXES)}) in {masks_dir}')
-    return _labelled_pairs(images, masks, width, height)
+    dataset = load_dataset(images_dir, masks_dir, masked_only=True)
+    masks = {image.stem: mask for image, mask in zip(dataset.images, dataset.masks)}
+    return _labelled_pairs(dataset.images, masks, width, height)
 
 
 def _masks_by_stem(folder) -> dict[str, Path]:
