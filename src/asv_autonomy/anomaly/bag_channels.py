@@ -22,6 +22,7 @@ import numpy as np
 
 from .. import bagio
 from ..geodesy import Datum
+from ..measurements import quaternion_to_yaw
 from .channels import BOAT_CHANNELS, BoatChannelBuilder, ChannelConfig
 from .series import AlignedSeries, align
 
@@ -80,9 +81,9 @@ def _add(builder: BoatChannelBuilder, source: str, msg, arrival_s: float) -> boo
     if source == 'depth':
         return builder.add_depth(_stamp(msg), msg.range)
     if source == 'odometry':
-        p, tw = msg.pose.pose.position, msg.twist.twist
+        p, o, tw = msg.pose.pose.position, msg.pose.pose.orientation, msg.twist.twist
         return builder.add_odometry(_stamp(msg), p.x, p.y, tw.linear.x, tw.linear.y,
-                                    tw.angular.z)
+                                    tw.angular.z, quaternion_to_yaw((o.x, o.y, o.z, o.w)))
     # Float64 has no header: its arrival time is its stamp.
     return builder.add_thrust(source.removeprefix('thrust_'), arrival_s, msg.data)
 

@@ -17,8 +17,10 @@ share (weeds dragging the hull), to ``hull``. A failed thruster moves its own re
 the whole lost thrust and the mean by half of it (with less noise: two sides averaged);
 a dragging hull moves both sides and the mean alike. A plain yaw-rate residual would
 point at the hull: under closed loop a failed thruster shows up as the hull not turning
-as commanded. Current and wind are not modelled: they are part of the normal spread the
-detector learns.
+as commanded. The hull's forces act on the velocity through the water: the current,
+estimated from the sway equation (:mod:`.current_observer`, no thrust command used), is
+taken off the odometry's velocities over ground first. Wind is not modelled: it is part
+of the normal spread the detector learns.
 """
 from __future__ import annotations
 
@@ -32,9 +34,10 @@ from ..geodesy import Datum, LocalENU
 from ..localization import LocalizationConfig
 from ..measurements import FIX_NONE
 from ..planning.vessel import VesselParams
+from .current_observer import CurrentObserver, CurrentObserverConfig
 from .series import ChannelStreams
 
-__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'BOAT_UNSCORED_CHANNELS',
+__all__ = ['CHANNEL_GROUPS', 'BOAT_CHANNELS', 'SHARED_CHANNELS', 'BOAT_UNSCORED_CHANNELS',
            'BOAT_LONG_WINDOW_CHANNELS', 'NMEA_CHANNEL_GROUPS', 'HOLD_S', 'group_of',
            'ChannelConfig', 'command_settle_s',
            'gps_velocity', 'gps_channels', 'imu_channels', 'heading_vs_course',
@@ -64,6 +67,16 @@ CHANNEL_GROUPS: dict[str, str] = {
     'thrust_common_residual': 'hull',  # [N] mean of the two sides' residuals
 }
 BOAT_CHANNELS: tuple[str, ...] = tuple(CHANNEL_GROUPS)
+# A channel that measures what its parts share -> the parts. When every part is above the
+# threshold at once the cause is the shared one and the alarm is attributed to it,
+# whichever part scores highest: both thrusters short of thrust alike is the hull
+# dragging. (With the current taken off, each side's residual is nearly as quiet as
+# their mean, so a side often outscored the mean in a stuck hull: on the simulated test
+# missions both sides were above the threshold at 98-100 % of a stuck hull's alarm steps,
+# the healthy side at none of a thruster fault's.)
+SHARED_CHANNELS: dict[str, tuple[str, ...]] = {
+    'thrust_common_residual': ('thrust_left_residual', 'thrust_right_residual'),
+}
 # Inputs of the network that never raise an alarm themselves: the controller's thrust
 # commands jump at every waypoint (normal), a thruster at fault shows in its residual.
 BOAT_UNSCORED_CHANNELS: tuple[str, ...] = ('thrust_left', 'thrust_right')
@@ -133,6 +146,8 @@ class ChannelConfig:
             guard zeroes the thrusters after its timeout).
         history_s: [s] :class:`BoatChannelBuilder` forgets raw samples older than the
             newest by more than this (``inf``: keep everything, offline).
+        current: the water current observer's tuning; None: calm water (the residuals
+            invert the vessel model on velocities over ground).
     """
 
     datum: Datum = field(default_factory=lambda: LocalizationConfig().datum)
@@ -145,10 +160,14 @@ class ChannelConfig:
     warmup_s: float = 5.0
     command_timeout_s: float = 0.5
     history_s: float = math.inf
+    current: CurrentObserverConfig | None = field(default_factory=CurrentObserverConfig)
 
     def __post_init__(self):
         if not isinstance(self.datum, Datum):
             raise ValueError(f'datum must be a Datum, got {type(self.datum).__name__}')
+        if not (self.current is None or isinstance(self.current, CurrentObserverConfig)):
+            raise ValueError(f'current must be a CurrentObserverConfig or None, got '
+                             f'{type(self.current).__name__}')
         if not isinstance(self.vessel, VesselParams):
             raise ValueError(f'vessel must be VesselParams, got {type(self.vessel).__name__}')
         for name in ('velocity_window_s', 'derivative_window_s', 'residual_window_s',
@@ -425,24 +444,29 @@ def _causal_mean(times, values, window_s: float) -> np.ndarray:
         return np.where(n > 0, (sums[stop] - sums[first]) / n, np.nan)
 
 
-def _delivered_thrust(times, twist, params: VesselParams, window_s: float):
-    """(left, right) [N] thrust that explains the odometry motion in calm water
-    (inverse of the vessel model, see the module doc); NaN at the first sample, the
-    accelerations over a shorter span until ``window_s`` has passed."""
+def _delivered_thrust(times, twist, params: VesselParams, window_s: float,
+                      current_body=None):
+    """(left, right) [N] thrust that explains the odometry motion (inverse of the vessel
+    model, see the module doc) through water moving at ``current_body`` ((n, 2): surge,
+    sway components [m/s]; None: calm water); NaN at the first sample, the accelerations
+    over a shorter span until ``window_s`` has passed."""
     u, v, r = twist.T
     previous = np.searchsorted(times, times - window_s, side='left')
     dt = times - times[previous]
     with np.errstate(invalid='ignore', divide='ignore'):
         du = np.where(dt > 0, (u - u[previous]) / dt, np.nan)
         dr = np.where(dt > 0, (r - r[previous]) / dt, np.nan)
+    u_c, v_c = (np.zeros_like(u), np.zeros_like(v)) if current_body is None else current_body.T
+    # nu = nu_r + R^T V_c; for a steady current d/dt (R^T V_c) = (r v_c, -r u_c).
+    u_r, v_r, du_r = u - u_c, v - v_c, du - r * v_c
     p = params
-    damp_u = (p.damping_surge_linear + p.damping_surge_quadratic * np.abs(u)) * u
-    v_lat = v + p.lateral_resistance_x * r
+    damp_u = (p.damping_surge_linear + p.damping_surge_quadratic * np.abs(u_r)) * u_r
+    v_lat = v_r + p.lateral_resistance_x * r
     damp_v = (p.damping_sway_linear + p.damping_sway_quadratic * np.abs(v_lat)) * v_lat
     damp_r = ((p.damping_yaw_linear + p.damping_yaw_quadratic * np.abs(r)) * r
               + p.lateral_resistance_x * damp_v)
-    surge_force = p.m11 * du - p.m22 * v * r + damp_u
-    yaw_moment = p.m33 * dr + (p.m22 - p.m11) * u * v + damp_r
+    surge_force = p.m11 * du_r - p.m22 * v_r * r + damp_u
+    yaw_moment = p.m33 * dr + (p.m22 - p.m11) * u_r * v_r + damp_r
     differential = yaw_moment / p.thruster_y          # right - left
     return 0.5 * (surge_force - differential), 0.5 * (surge_force + differential)
 
@@ -457,7 +481,8 @@ def command_settle_s(config: ChannelConfig) -> float:
 def command_residuals(odom_times, twist, left_times, left, right_times, right,
                       config: ChannelConfig = ChannelConfig(),
                       odometry_start: float | None = None,
-                      command_start: float | None = None) -> ChannelStreams:
+                      command_start: float | None = None,
+                      current=None, yaw=None) -> ChannelStreams:
     """``thrust_left_residual``, ``thrust_right_residual`` and ``thrust_common_residual``
     [N] at the odometry times (delivered minus commanded thrust, see the module doc).
 
@@ -472,9 +497,13 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
             start ``command_settle_s(config)`` after it. The first command of a mission
             is a step from rest that the differentiated odometry follows late: a one-step
             spike, as high as the whole command, with nothing wrong.
+        current: [m/s] water current (east, north) at each odometry time (the
+            :class:`.CurrentObserver`'s estimate) and ``yaw`` [rad] the heading there;
+            None: calm water.
 
     Shapes:
-        odom_times ``(n,)``, twist ``(n, 3)``; commands ``(m,)`` each.
+        odom_times ``(n,)``, twist ``(n, 3)``; commands ``(m,)`` each; current ``(n, 2)``,
+        yaw ``(n,)``.
     """
     t = np.asarray(odom_times, dtype=np.float64)
     twist = np.asarray(twist, dtype=np.float64).reshape(-1, 3)
@@ -490,7 +519,14 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
         held = _held_command(t, cmd_times, cmd, config.command_timeout_s)
         held = np.clip(held, -p.max_thrust_reverse, p.max_thrust_forward)
         commanded.append(_lagged(t, held, p.thruster_time_constant))
-    delivered = _delivered_thrust(t, twist, p, config.derivative_window_s)
+    current_body = None
+    if current is not None:
+        current = np.asarray(current, dtype=np.float64).reshape(-1, 2)
+        yaw = np.asarray(yaw, dtype=np.float64)
+        cos, sin = np.cos(yaw), np.sin(yaw)
+        current_body = np.stack([cos * current[:, 0] + sin * current[:, 1],
+                                 -sin * current[:, 0] + cos * current[:, 1]], axis=1)
+    delivered = _delivered_thrust(t, twist, p, config.derivative_window_s, current_body)
     # Averaging removes most of the noise of the differentiated odometry.
     left_res, right_res = (_causal_mean(t, d - c, config.residual_window_s)
                            for d, c in zip(delivered, commanded))
@@ -529,14 +565,21 @@ class BoatChannelBuilder:
         self._odometry_start: float | None = None
         # First command stamp ever per side (likewise): the residuals' settling.
         self._command_start: dict[str, float] = {}
+        # Per side: (stamp of the newest command, since when it has been 0; None: it is not).
+        self._last_command: dict[str, tuple[float, float | None]] = {}
+        self.current_observer = (None if config.current is None
+                                 else CurrentObserver(config.vessel, config.current))
 
-    def _accept(self, source: str, stamp: float, *values, allow_nan=False) -> bool:
+    def _accept(self, source: str, stamp: float, *values, allow_nan=False,
+                extra: tuple = ()) -> bool:
+        """Keep a sample whose ``values`` are finite (or ``allow_nan``), with ``extra``
+        values appended unchecked; else count it dropped."""
         numbers = np.asarray(values, dtype=np.float64).ravel()
         ok = math.isfinite(stamp) and (allow_nan or bool(np.isfinite(numbers).all()))
         if not ok:
             self.dropped[source] = self.dropped.get(source, 0) + 1
             return False
-        self._raw[source].append((float(stamp), *values))
+        self._raw[source].append((float(stamp), *values, *extra))
         if stamp > self._newest_by_source.get(source, -math.inf):
             self._newest_by_source[source] = float(stamp)
         if stamp > self._newest:
@@ -594,12 +637,42 @@ class BoatChannelBuilder:
         return self._accept('imu', stamp, *q, *angular_velocity, *linear_acceleration)
 
     def add_odometry(self, stamp: float, x: float, y: float, u: float, v: float,
-                     r: float) -> bool:
-        """Odometry: map position [m] and body twist (u, v [m/s], r [rad/s])."""
-        accepted = self._accept('odometry', stamp, x, y, u, v, r)
+                     r: float, yaw: float = math.nan) -> bool:
+        """Odometry: map position [m], body twist (u, v [m/s], r [rad/s]) and heading
+        [rad] (NaN: unknown, the residuals then assume calm water)."""
+        current = (math.nan, math.nan)
+        if math.isfinite(stamp) and np.isfinite([x, y, u, v, r]).all():
+            current = self._observe_current(stamp, yaw, u, v, r)
+        accepted = self._accept('odometry', stamp, x, y, u, v, r,
+                                extra=(float(yaw), *current))
         if accepted and (self._odometry_start is None or stamp < self._odometry_start):
             self._odometry_start = float(stamp)
         return accepted
+
+    def _observe_current(self, stamp, yaw, u, v, r) -> tuple[float, float]:
+        """The current observer's estimate after this sample (NaN: no observer, no
+        heading, or not converged yet)."""
+        observer = self.current_observer
+        if observer is None or not math.isfinite(yaw):
+            return math.nan, math.nan
+        start = stamp if self._odometry_start is None else self._odometry_start
+        if stamp >= start + observer.config.start_after_s:
+            observer.update(stamp, yaw, u, v, r, self._idle_s(stamp))
+        if not observer.converged:
+            return math.nan, math.nan
+        east, north = observer.estimate
+        return float(east), float(north)
+
+    def _idle_s(self, stamp: float) -> float:
+        """[s] how long both sides have been commanded 0, or nothing (never, or longer
+        ago than the command timeout)."""
+        idle_since = -math.inf
+        for side in ('left', 'right'):
+            last, zero_since = self._last_command.get(side, (-math.inf, -math.inf))
+            if zero_since is None:          # a non-zero command: until it times out
+                zero_since = last + self.config.command_timeout_s
+            idle_since = max(idle_since, zero_since)
+        return stamp - idle_since
 
     def add_thrust(self, side: str, stamp: float, value: float) -> bool:
         """A thrust command [N] of ``side`` ('left' or 'right')."""
@@ -608,11 +681,26 @@ class BoatChannelBuilder:
         accepted = self._accept(f'thrust_{side}', stamp, value)
         if accepted and stamp < self._command_start.get(side, math.inf):
             self._command_start[side] = float(stamp)
+        last, zero_since = self._last_command.get(side, (-math.inf, -math.inf))
+        if accepted and stamp >= last:
+            if value != 0.0:
+                zero_since = None
+            elif zero_since is None:        # from now, or when the last one timed out
+                zero_since = min(stamp, last + self.config.command_timeout_s)
+            self._last_command[side] = (float(stamp), zero_since)
         return accepted
 
     def add_depth(self, stamp: float, depth: float) -> bool:
         """A sonar depth [m] (out of range = non-finite: dropped)."""
         return self._accept('depth', stamp, depth)
+
+    def _current_rows(self, odom: np.ndarray):
+        """(current, yaw) of the odometry rows for the residuals (NaN rows: missing
+        residuals, the observer had not converged); (None, None) without an observer or
+        without headings (calm water)."""
+        if self.current_observer is None or not np.isfinite(odom[:, 6]).any():
+            return None, None
+        return odom[:, 7:9], odom[:, 6]
 
     def _array(self, source: str, width: int) -> np.ndarray:
         rows = np.asarray(self._raw[source], dtype=np.float64).reshape(-1, width)
@@ -621,7 +709,7 @@ class BoatChannelBuilder:
     def streams(self) -> ChannelStreams:
         """All channels from the samples held (channels without samples are absent)."""
         gps, imu = self._array('gps', 4), self._array('imu', 11)
-        odom = self._array('odometry', 6)
+        odom = self._array('odometry', 9)
         left, right = self._array('thrust_left', 2), self._array('thrust_right', 2)
         depth = self._array('depth', 2)
         out = ChannelStreams()
@@ -647,5 +735,6 @@ class BoatChannelBuilder:
                 _merge(out, command_residuals(odom[:, 0], odom[:, 3:6], left[:, 0],
                                               left[:, 1], right[:, 0], right[:, 1],
                                               self.config, self._odometry_start,
-                                              max(self._command_start.values())))
+                                              max(self._command_start.values()),
+                                              *self._current_rows(odom)))
         return out

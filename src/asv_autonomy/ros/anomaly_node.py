@@ -117,7 +117,7 @@ class AnomalyNode(Node):
             (Range, 'sensors/sonar/depth', cv.from_range,
              lambda r: self._add(b.add_depth, r.stamp, r.value)),
             (Odometry, 'odometry/filtered', cv.from_odometry,
-             lambda o: self._add(b.add_odometry, o.stamp, o.x, o.y, o.u, o.v, o.r)),
+             lambda o: self._add(b.add_odometry, o.stamp, o.x, o.y, o.u, o.v, o.r, o.yaw)),
         ]
         # Every sample counts (the channels integrate the gyro, difference the odometry):
         # a 5-deep queue holds 30 ms of IMU at 5x real time, and losing most samples
@@ -204,6 +204,12 @@ class AnomalyNode(Node):
                   'score_errors': self.score_errors, 'score_ms': round(self.score_ms, 2),
                   'rate_hz': self.rate_hz, 'lag_s': round(self.lag_s, 3)}
         values.update({f'channels_dropped/{k}': n for k, n in sorted(self.builder.dropped.items())})
+        observer = self.builder.current_observer
+        if observer is not None:
+            # The water current the thrust residuals take off the odometry (NaN until known).
+            east, north = observer.estimate if observer.converged else (math.nan, math.nan)
+            values.update({'current_east': round(float(east), 3),
+                           'current_north': round(float(north), 3)})
         return values
 
     def condition(self) -> tuple[int, str]:
