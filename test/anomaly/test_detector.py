@@ -185,10 +185,27 @@ def test_the_attributed_group_is_the_attributed_channels_not_the_classifiers(fit
     # The classifier names the fault (class 1: coupling_break on b) in both rows; the
     # scores put the anomaly on a in the first: its group stays a's.
     assert detector.classes[1] == ('coupling_break', 'b')
-    channel, group, fault = detector._labels(np.array([0, 1]), np.array([True, True]),
+    scores = np.zeros((2, len(detector.channels)), np.float32)
+    scores[0, 0], scores[1, 1] = 9.0, 9.0
+    channel, group, fault = detector._labels(scores, np.array([True, True]),
                                              np.array([[0.1, 0.9], [0.2, 0.8]]))
     assert list(channel) == ['a', 'b'] and list(group) == ['a', 'b']
     assert list(fault) == ['coupling_break', 'coupling_break']
+
+
+def test_both_thrust_residuals_above_the_threshold_is_the_hull():
+    detector = AnomalyDetector(CONFIG)
+    detector._channels = ('gps_fix', 'thrust_left_residual', 'thrust_right_residual',
+                          'thrust_common_residual')
+    detector._threshold = 3.0
+    scores = np.array([[0.0, 9.0, 1.0, 5.0],      # the left side alone: its thruster
+                       [0.0, 9.0, 4.0, 8.0],      # both sides short alike: the hull
+                       [8.0, 9.0, 4.0, 8.0],      # the same, GPS lower than a side
+                       [9.5, 9.0, 4.0, 8.0]])     # GPS highest: GPS
+    channel, group, _ = detector._labels(scores, np.ones(4, bool), None)
+    assert list(channel) == ['thrust_left_residual', 'thrust_common_residual',
+                             'thrust_common_residual', 'gps_fix']
+    assert list(group) == ['thruster_left', 'hull', 'hull', 'gps']
 
 
 def test_long_window_channels_limit_the_long_window_to_them():

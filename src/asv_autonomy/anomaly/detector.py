@@ -32,7 +32,7 @@ import torch
 from ..checkpoints import read_checkpoint
 
 from .augment import AugmentConfig
-from .channels import group_of
+from .channels import SHARED_CHANNELS, group_of
 from .model import ModelConfig, SensorGraphNet
 from .scoring import (ScoreMemory, ScoreStatistics, calibrate_threshold, channel_scores,
                       long_mean, raw_errors, smooth, window_gains)
@@ -473,15 +473,26 @@ class AnomalyDetector:
         return ScoreMemory(self.config.long_window, 1.0 / self.config.rate_hz) \
             if self._long_on else None
 
-    def _labels(self, best: np.ndarray, alarm: np.ndarray, probabilities: np.ndarray | None):
-        """Attributed channel, group and fault type of each row.
+    def _labels(self, per_channel: np.ndarray, alarm: np.ndarray,
+                probabilities: np.ndarray | None):
+        """Attributed channel, group and fault type of each row of ``per_channel``
+        ``(N, C)`` scores.
 
-        The group is always the attributed channel's: the classifier, trained on a few
-        labelled faults, names the fault type, but its class's group is a guess where the
-        channel scores are a measurement (on the simulated test faults, with the shipped
-        model, letting it override the channel's group turned 4 of 26 correct
-        attributions wrong and none right).
+        The channel is the highest-scoring one, or a shared channel
+        (:data:`.channels.SHARED_CHANNELS`) when all of its parts are above the
+        threshold and one of them scores highest. The group is always the attributed
+        channel's: the classifier, trained on a few labelled faults, names the fault type,
+        but its class's group is a guess where the channel scores are a measurement (on
+        the simulated test faults, with the shipped model, letting it override the
+        channel's group turned 4 of 26 correct attributions wrong and none right).
         """
+        best = per_channel.argmax(axis=1)
+        for shared, parts in SHARED_CHANNELS.items():
+            if shared in self._channels and all(p in self._channels for p in parts):
+                columns = [self._channels.index(p) for p in parts]
+                joint = (per_channel[:, columns] > self._threshold).all(axis=1)
+                best = np.where(joint & np.isin(best, columns), self._channels.index(shared),
+                                best)
         channel = np.where(alarm, np.asarray(self._channels, dtype=object)[best], '')
         group = np.array([group_of(c) if c else '' for c in channel], dtype=object)
         fault = np.full(len(best), '', dtype=object)
@@ -512,7 +523,7 @@ class AnomalyDetector:
                 probabilities[:, 0] = 1.0
                 probabilities[offset:] = window_probabilities
         alarm = score > self._threshold
-        channel, group, fault = self._labels(per_channel.argmax(axis=1), alarm, probabilities)
+        channel, group, fault = self._labels(per_channel, alarm, probabilities)
         return Scores(series.times, score, per_channel, alarm, channel, group, fault)
 
     def score_window(self, values: np.ndarray, memory: ScoreMemory | None = None,
@@ -554,7 +565,7 @@ class AnomalyDetector:
                 per_channel = np.maximum(per_channel, mean * self.long_gain)
         score = float(per_channel.max(initial=0.0))
         alarm = np.array([score > self._threshold])
-        channel, group, fault = self._labels(per_channel[None].argmax(axis=1), alarm,
+        channel, group, fault = self._labels(per_channel[None], alarm,
                                              None if probabilities is None else probabilities[-1:])
         return WindowScore(score, per_channel, bool(alarm[0]), str(channel[0]),
                            str(group[0]), str(fault[0]))
