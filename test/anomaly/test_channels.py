@@ -113,6 +113,30 @@ def test_command_residuals_measure_the_lost_thrust(efficiency, expected):
         assert steady == pytest.approx(value, abs=0.3), name
 
 
+def test_command_residuals_stay_small_through_quick_turns():
+    # Healthy thrusters steering hard (+-15 N differential, 3 s period): the differenced
+    # odometry is the acceleration at the middle of its span, so the velocities and the
+    # commands are taken there too; at the newest sample they led it by 0.25 s.
+    params = CONFIG.vessel
+    state, thrust, dt = np.zeros(6), np.zeros(2), 0.05
+    times, twists, cmd_t, cmds = [], [], [], []
+    for k in range(int(40.0 / dt)):
+        t = k * dt
+        if k % 2 == 0:
+            turn = 15.0 * math.sin(2.0 * math.pi * t / 3.0)
+            command = np.array([20.0 - turn, 20.0 + turn])
+            cmd_t.append(t)
+            cmds.append(command)
+        state, thrust = vessel.step(state, thrust, command, (0.0, 0.0), (0.0, 0.0), dt, params)
+        times.append(t + dt)
+        twists.append(state[3:6])
+    cmds = np.array(cmds)
+    streams = ch.command_residuals(np.array(times), np.array(twists), np.array(cmd_t),
+                                   cmds[:, 0], np.array(cmd_t), cmds[:, 1], CONFIG)
+    times, values = streams.samples['thrust_left_residual']
+    assert np.abs(values[times > 10.0]).max() < 1.5
+
+
 def test_builder_drops_malformed_samples_and_forgets_old_ones():
     builder = ch.BoatChannelBuilder(ch.ChannelConfig(history_s=5.0))
     q = yaw_to_quaternion(0.0)

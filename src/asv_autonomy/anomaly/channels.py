@@ -450,12 +450,15 @@ def _delivered_thrust(times, twist, params: VesselParams, window_s: float,
     model, see the module doc) through water moving at ``current_body`` ((n, 2): surge,
     sway components [m/s]; None: calm water); NaN at the first sample, the accelerations
     over a shorter span until ``window_s`` has passed."""
-    u, v, r = twist.T
     previous = np.searchsorted(times, times - window_s, side='left')
     dt = times - times[previous]
     with np.errstate(invalid='ignore', divide='ignore'):
-        du = np.where(dt > 0, (u - u[previous]) / dt, np.nan)
-        dr = np.where(dt > 0, (r - r[previous]) / dt, np.nan)
+        du = np.where(dt > 0, (twist[:, 0] - twist[previous, 0]) / dt, np.nan)
+        dr = np.where(dt > 0, (twist[:, 2] - twist[previous, 2]) / dt, np.nan)
+    # The differences are the accelerations at the span's middle: the velocities too.
+    u, v, r = (0.5 * (twist + twist[previous])).T
+    if current_body is not None:
+        current_body = 0.5 * (current_body + current_body[previous])
     u_c, v_c = (np.zeros_like(u), np.zeros_like(v)) if current_body is None else current_body.T
     # nu = nu_r + R^T V_c; for a steady current d/dt (R^T V_c) = (r v_c, -r u_c).
     u_r, v_r, du_r = u - u_c, v - v_c, du - r * v_c
@@ -484,7 +487,9 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
                       command_start: float | None = None,
                       current=None, yaw=None) -> ChannelStreams:
     """``thrust_left_residual``, ``thrust_right_residual`` and ``thrust_common_residual``
-    [N] at the odometry times (delivered minus commanded thrust, see the module doc).
+    [N] at the odometry times (delivered minus commanded thrust, see the module doc); the
+    value at a time compares the motion and the commands half a derivative window
+    earlier, where the differenced odometry's acceleration is.
 
     Args:
         odom_times: [s] sorted; twist: body velocities (u, v, r) [m/s, m/s, rad/s].
@@ -527,6 +532,10 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
         current_body = np.stack([cos * current[:, 0] + sin * current[:, 1],
                                  -sin * current[:, 0] + cos * current[:, 1]], axis=1)
     delivered = _delivered_thrust(t, twist, p, config.derivative_window_s, current_body)
+    # ... so the commands are taken there as well.
+    previous = np.searchsorted(t, t - config.derivative_window_s, side='left')
+    middle = 0.5 * (t + t[previous])
+    commanded = [np.interp(middle, t, c) for c in commanded]
     # Averaging removes most of the noise of the differentiated odometry.
     left_res, right_res = (_causal_mean(t, d - c, config.residual_window_s)
                            for d, c in zip(delivered, commanded))
