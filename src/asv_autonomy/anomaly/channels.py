@@ -444,13 +444,12 @@ def _causal_mean(times, values, window_s: float) -> np.ndarray:
         return np.where(n > 0, (sums[stop] - sums[first]) / n, np.nan)
 
 
-def _delivered_thrust(times, twist, params: VesselParams, window_s: float,
+def _delivered_thrust(times, twist, params: VesselParams, previous: np.ndarray,
                       current_body=None):
     """(left, right) [N] thrust that explains the odometry motion (inverse of the vessel
     model, see the module doc) through water moving at ``current_body`` ((n, 2): surge,
-    sway components [m/s]; None: calm water); NaN at the first sample, the accelerations
-    over a shorter span until ``window_s`` has passed."""
-    previous = np.searchsorted(times, times - window_s, side='left')
+    sway components [m/s]; None: calm water), at the middle of each sample's span back
+    to sample ``previous``; NaN at the first sample."""
     dt = times - times[previous]
     with np.errstate(invalid='ignore', divide='ignore'):
         du = np.where(dt > 0, (twist[:, 0] - twist[previous, 0]) / dt, np.nan)
@@ -531,9 +530,10 @@ def command_residuals(odom_times, twist, left_times, left, right_times, right,
         cos, sin = np.cos(yaw), np.sin(yaw)
         current_body = np.stack([cos * current[:, 0] + sin * current[:, 1],
                                  -sin * current[:, 0] + cos * current[:, 1]], axis=1)
-    delivered = _delivered_thrust(t, twist, p, config.derivative_window_s, current_body)
-    # ... so the commands are taken there as well.
+    # Accelerations are differences over the derivative's span, so the motion, the
+    # current and the commands are all taken at the span's middle.
     previous = np.searchsorted(t, t - config.derivative_window_s, side='left')
+    delivered = _delivered_thrust(t, twist, p, previous, current_body)
     middle = 0.5 * (t + t[previous])
     commanded = [np.interp(middle, t, c) for c in commanded]
     # Averaging removes most of the noise of the differentiated odometry.

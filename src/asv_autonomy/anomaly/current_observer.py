@@ -24,6 +24,7 @@ is the nominal one.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,7 +100,7 @@ class CurrentObserver:
         self.covariance = np.eye(2) * config.initial_std ** 2
         self.updates = 0
         self.skipped = 0                 # gated innovations
-        self._recent: list[tuple[float, float, float]] = []   # (t, u, v) of the last span
+        self._recent: deque[tuple[float, float, float]] = deque()   # (t, u, v), last span
         self._time = -math.inf
 
     @property
@@ -130,7 +131,7 @@ class CurrentObserver:
         self._time = stamp
         self._recent.append((stamp, u, v))
         while self._recent[0][0] < stamp - c.derivative_window_s:
-            self._recent.pop(0)
+            self._recent.popleft()
         t0, u0, v0 = self._recent[0]
         span = stamp - t0
         if span < c.min_derivative_span_s:
